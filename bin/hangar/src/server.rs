@@ -1,0 +1,291 @@
+//! `hangar server` and `hangar server migrate`: configuration, start-up (02 §6), serving,
+//! and graceful shutdown.
+
+use crate::client::duration::parse_go_duration;
+use anyhow::{Context, bail};
+use chrono::TimeDelta;
+use clap::{Args, Subcommand};
+use hangar_api::{ApiConfig, AppState};
+use hangar_core::SystemClock;
+use hangar_core::experiments::Experiments;
+use hangar_db::{ConnectOptions, DataDirLock, Db};
+use hangar_identity::IdentityConfig;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    #[command(subcommand)]
+    pub action: Option<ServerAction>,
+    /// Address to serve the API on.
+    #[arg(long, env = "HANGAR_HTTP_ADDRESS", default_value = "127.0.0.1:3000")]
+    pub http_address: String,
+    /// The URL users reach this deployment at (default http://<http-address>).
+    #[arg(long, env = "HANGAR_ACCESS_URL")]
+    pub access_url: Option<String>,
+    /// Where the embedded SQLite database lives (default $XDG_DATA_HOME/hangar).
+    #[arg(long, env = "HANGAR_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// `postgres://…` to use PostgreSQL instead of the embedded SQLite file.
+    #[arg(long, env = "HANGAR_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// PostgreSQL connection pool size.
+    #[arg(
+        long,
+        env = "HANGAR_DATABASE_MAX_CONNECTIONS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub database_max_connections: u32,
+    /// Comma list of experiments; `*` enables every safe one.
+    #[arg(long, env = "HANGAR_EXPERIMENTS", default_value = "")]
+    pub experiments: String,
+    /// `human` or `json`.
+    #[arg(
+        long,
+        env = "HANGAR_LOG_FORMAT",
+        default_value = "human",
+        global = true
+    )]
+    pub log_format: String,
+    #[arg(long, env = "HANGAR_LOG_LEVEL", default_value = "info", global = true)]
+    pub log_level: String,
+    /// Serve Prometheus metrics on this address (empty = off).
+    #[arg(long, env = "HANGAR_PROMETHEUS_ADDRESS", default_value = "")]
+    pub prometheus_address: String,
+    #[arg(long, env = "HANGAR_SESSION_DURATION", default_value = "24h")]
+    pub session_duration: String,
+    #[arg(
+        long,
+        env = "HANGAR_DISABLE_SESSION_EXPIRY_REFRESH",
+        default_value_t = false
+    )]
+    pub disable_session_expiry_refresh: bool,
+    #[arg(long, env = "HANGAR_MAX_TOKEN_LIFETIME", default_value = "876600h")]
+    pub max_token_lifetime: String,
+    /// Password logins per minute per IP; 0 turns the limit off.
+    #[arg(long, env = "HANGAR_LOGIN_RATE_LIMIT", default_value_t = 60)]
+    pub login_rate_limit: u32,
+    /// Refuse to start when migrations are pending instead of applying them.
+    #[arg(long, env = "HANGAR_SKIP_MIGRATIONS", default_value_t = false)]
+    pub skip_migrations: bool,
+    /// Comma list of CIDRs whose forwarding headers are trusted.
+    #[arg(long, env = "HANGAR_PROXY_TRUSTED_ORIGINS", default_value = "")]
+    pub proxy_trusted_origins: String,
+    /// Comma list of forwarding headers to trust, e.g. X-Forwarded-For.
+    #[arg(long, env = "HANGAR_PROXY_TRUSTED_HEADERS", default_value = "")]
+    pub proxy_trusted_headers: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServerAction {
+    /// Apply pending database migrations (or, with --check, list them and exit 1 if any).
+    Migrate {
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+fn go_duration(flag: &str, value: &str) -> anyhow::Result<TimeDelta> {
+    let ns = parse_go_duration(value).with_context(|| format!("--{flag}"))?;
+    if ns <= 0 {
+        bail!("--{flag} must be positive");
+    }
+    Ok(TimeDelta::nanoseconds(ns))
+}
+
+fn comma_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn default_data_dir() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("hangar")
+}
+
+pub fn init_tracing(format: &str, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(format!(
+        "{level},sea_orm=warn,sea_orm_migration=warn,sqlx=warn"
+    ))
+    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// An open database plus, for SQLite, the data-directory lock held for the process.
+struct Opened {
+    db: Db,
+    _lock: Option<DataDirLock>,
+}
+
+async fn open(args: &ServerArgs) -> anyhow::Result<Opened> {
+    match &args.database_url {
+        Some(url) if !url.is_empty() => {
+            let mut opts = ConnectOptions::new(url.clone());
+            opts.max_connections = args.database_max_connections;
+            if !opts.is_postgres() && !url.starts_with("sqlite:") {
+                bail!("--database-url must be a postgres:// or sqlite:// URL");
+            }
+            Ok(Opened {
+                db: Db::connect(&opts).await?,
+                _lock: None,
+            })
+        }
+        _ => {
+            let dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+            let lock = DataDirLock::acquire(&dir).map_err(anyhow::Error::msg)?;
+            let db = Db::connect(&ConnectOptions::sqlite_file(&dir.join("hangar.db"))).await?;
+            Ok(Opened {
+                db,
+                _lock: Some(lock),
+            })
+        }
+    }
+}
+
+/// `hangar server migrate [--check]`.
+pub async fn migrate(args: &ServerArgs, check: bool) -> anyhow::Result<i32> {
+    let opened = open(args).await?;
+    let status = opened.db.migration_status().await?;
+    if check {
+        if status.pending.is_empty() {
+            println!("Database is up to date.");
+            return Ok(0);
+        }
+        println!("Pending migrations:");
+        for step in &status.pending {
+            println!("  {step}");
+        }
+        return Ok(1);
+    }
+    if status.pending.is_empty() {
+        println!("Database is up to date.");
+    } else {
+        let n = opened.db.migrate().await?;
+        println!("Applied {n} migrations.");
+    }
+    Ok(0)
+}
+
+fn api_config(args: &ServerArgs) -> anyhow::Result<ApiConfig> {
+    let access = args
+        .access_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", args.http_address));
+    let access_url: url::Url = access
+        .parse()
+        .with_context(|| format!("--access-url {access:?} is not a URL"))?;
+    if !matches!(access_url.scheme(), "http" | "https") || access_url.host_str().is_none() {
+        bail!("--access-url must be an absolute http(s) URL");
+    }
+    let (experiments, unknown) = Experiments::parse(args.experiments.split(','));
+    for name in unknown {
+        tracing::warn!(experiment = %name, "ignoring unknown experiment");
+    }
+    let mut config = ApiConfig::new(access_url);
+    config.experiments = experiments;
+    config.login_rate_limit = args.login_rate_limit;
+    config.identity = IdentityConfig {
+        session_duration: go_duration("session-duration", &args.session_duration)?,
+        disable_session_expiry_refresh: args.disable_session_expiry_refresh,
+        max_token_lifetime: go_duration("max-token-lifetime", &args.max_token_lifetime)?,
+    };
+    config.proxy_trusted_origins = comma_list(&args.proxy_trusted_origins)
+        .iter()
+        .map(|c| c.parse().map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<_>>()?;
+    config.proxy_trusted_headers = comma_list(&args.proxy_trusted_headers);
+    Ok(config)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// `hangar server`.
+pub async fn run(args: &ServerArgs) -> anyhow::Result<()> {
+    let config = api_config(args)?;
+    let opened = open(args).await?;
+    let db = opened.db.clone();
+    let status = db.migration_status().await?;
+    if !status.pending.is_empty() {
+        if args.skip_migrations {
+            bail!(
+                "database has {} pending migrations; run 'hangar server migrate'",
+                status.pending.len()
+            );
+        }
+        let n = db.migrate().await?;
+        tracing::info!(applied = n, "applied database migrations");
+    }
+    let state = AppState::new(db.clone(), Arc::new(SystemClock), config);
+
+    if !args.prometheus_address.is_empty() {
+        let listener = tokio::net::TcpListener::bind(&args.prometheus_address)
+            .await
+            .with_context(|| format!("bind --prometheus-address {}", args.prometheus_address))?;
+        let app = hangar_api::routes::metrics_router(state.clone());
+        tracing::info!(address = %listener.local_addr()?, "serving Prometheus metrics");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+    }
+
+    let listener = tokio::net::TcpListener::bind(&args.http_address)
+        .await
+        .with_context(|| format!("bind --http-address {}", args.http_address))?;
+    eprintln!("Started HTTP listener at http://{}", listener.local_addr()?);
+    let app = hangar_api::router(state);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = rx.await;
+        })
+        .await
+    });
+    shutdown_signal().await;
+    tracing::info!("shutting down; draining requests for up to 10s");
+    let _ = tx.send(());
+    match tokio::time::timeout(Duration::from_secs(10), server).await {
+        Ok(_) => {}
+        Err(_) => tracing::warn!("requests still running after 10s; exiting"),
+    }
+    db.close().await;
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! The HTTP surface of Hangar: `/api/v2` (Coder's paths and envelope), `/healthz`, and the
+//! Prometheus exporter. Handlers parse input, call one domain function, and map the result.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod net;
+pub mod observe;
+pub mod openapi;
+pub mod ratelimit;
+pub mod routes;
+pub mod views;
+
+use hangar_core::Clock;
+use hangar_core::experiments::Experiments;
+use hangar_db::Db;
+use hangar_identity::{Identity, IdentityConfig};
+use std::sync::Arc;
+
+/// Deployment settings the HTTP layer needs.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub access_url: url::Url,
+    pub experiments: Experiments,
+    /// Logins per minute per IP; 0 disables the limit.
+    pub login_rate_limit: u32,
+    pub identity: IdentityConfig,
+    /// Peers whose forwarding headers are trusted (00 "Client IP").
+    pub proxy_trusted_origins: Vec<net::Cidr>,
+    pub proxy_trusted_headers: Vec<String>,
+    /// The base64url VAPID key while `web-push` is on (06); empty otherwise.
+    pub webpush_public_key: String,
+}
+
+impl ApiConfig {
+    pub fn new(access_url: url::Url) -> Self {
+        Self {
+            access_url,
+            experiments: Experiments::default(),
+            login_rate_limit: 60,
+            identity: IdentityConfig::default(),
+            proxy_trusted_origins: vec![],
+            proxy_trusted_headers: vec![],
+            webpush_public_key: String::new(),
+        }
+    }
+
+    /// The access URL without a trailing slash, as used in `WWW-Authenticate` and metadata.
+    pub fn base_url(&self) -> String {
+        self.access_url.as_str().trim_end_matches('/').to_string()
+    }
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub db: Db,
+    pub identity: Identity<Db>,
+    pub clock: Arc<dyn Clock>,
+    pub config: ApiConfig,
+    pub metrics: metrics::Metrics,
+    pub login_limiter: ratelimit::RateLimiter,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(db: Db, clock: Arc<dyn Clock>, config: ApiConfig) -> Self {
+        let identity = Identity::new(db.clone(), clock.clone(), config.identity.clone());
+        let login_limiter = ratelimit::RateLimiter::new(config.login_rate_limit, 100_000);
+        Self(Arc::new(Inner {
+            db,
+            identity,
+            clock,
+            metrics: metrics::Metrics::default(),
+            login_limiter,
+            config,
+        }))
+    }
+}
+
+pub use routes::router;

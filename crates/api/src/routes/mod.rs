@@ -1,0 +1,360 @@
+//! The route table. [`ROUTES`] documents every route (it feeds the OpenAPI document) and
+//! [`router`] mounts the same set; a test checks the two agree.
+
+mod keys;
+mod orgs;
+mod platform;
+mod users;
+
+use crate::{AppState, auth, observe};
+use axum::Router;
+use axum::middleware;
+use axum::routing::{get, post, put};
+use hangar_core::experiments::Experiment;
+
+/// One documented route.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteDoc {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+    pub tag: &'static str,
+    /// Needs no session token.
+    pub public: bool,
+    /// Only served (and documented at `/api/v2/openapi.json`) while this experiment is on.
+    pub experiment: Option<Experiment>,
+}
+
+const fn r(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    tag: &'static str,
+) -> RouteDoc {
+    RouteDoc {
+        method,
+        path,
+        summary,
+        tag,
+        public: false,
+        experiment: None,
+    }
+}
+
+const fn public(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    tag: &'static str,
+) -> RouteDoc {
+    RouteDoc {
+        method,
+        path,
+        summary,
+        tag,
+        public: true,
+        experiment: None,
+    }
+}
+
+pub const ROUTES: &[RouteDoc] = &[
+    public("GET", "/healthz", "Health check", "General"),
+    public("GET", "/api/v2/buildinfo", "Build info", "General"),
+    public(
+        "GET",
+        "/api/v2/openapi.json",
+        "This OpenAPI document",
+        "General",
+    ),
+    r(
+        "GET",
+        "/api/v2/experiments",
+        "List enabled experiments",
+        "General",
+    ),
+    r(
+        "GET",
+        "/api/v2/experiments/available",
+        "List safe experiments",
+        "General",
+    ),
+    public(
+        "GET",
+        "/api/v2/users/first",
+        "Check whether the initial user exists",
+        "Users",
+    ),
+    public(
+        "POST",
+        "/api/v2/users/first",
+        "Create the initial user",
+        "Users",
+    ),
+    public(
+        "POST",
+        "/api/v2/users/login",
+        "Log in with email and password",
+        "Authorization",
+    ),
+    r("POST", "/api/v2/users/logout", "Log out", "Authorization"),
+    r("GET", "/api/v2/users", "List users", "Users"),
+    r("POST", "/api/v2/users", "Create a user", "Users"),
+    r("GET", "/api/v2/users/{user}", "Get a user", "Users"),
+    r("DELETE", "/api/v2/users/{user}", "Delete a user", "Users"),
+    r(
+        "GET",
+        "/api/v2/users/{user}/organizations",
+        "List a user's organizations",
+        "Users",
+    ),
+    r(
+        "PUT",
+        "/api/v2/users/{user}/password",
+        "Change a user's password",
+        "Users",
+    ),
+    r(
+        "PUT",
+        "/api/v2/users/{user}/status/suspend",
+        "Suspend a user",
+        "Users",
+    ),
+    r(
+        "PUT",
+        "/api/v2/users/{user}/status/activate",
+        "Activate a user",
+        "Users",
+    ),
+    r(
+        "GET",
+        "/api/v2/users/{user}/roles",
+        "Get a user's roles",
+        "Members",
+    ),
+    r(
+        "PUT",
+        "/api/v2/users/{user}/roles",
+        "Set a user's site roles",
+        "Members",
+    ),
+    r(
+        "POST",
+        "/api/v2/users/{user}/keys",
+        "Create a session key",
+        "Users",
+    ),
+    r(
+        "POST",
+        "/api/v2/users/{user}/keys/tokens",
+        "Create a token",
+        "Users",
+    ),
+    r(
+        "GET",
+        "/api/v2/users/{user}/keys/tokens",
+        "List tokens",
+        "Users",
+    ),
+    r(
+        "GET",
+        "/api/v2/users/{user}/keys/tokens/tokenconfig",
+        "Get the token configuration",
+        "Users",
+    ),
+    r(
+        "GET",
+        "/api/v2/users/{user}/keys/tokens/{keyname}",
+        "Get a token by name",
+        "Users",
+    ),
+    r(
+        "GET",
+        "/api/v2/users/{user}/keys/{keyid}",
+        "Get a key by id",
+        "Users",
+    ),
+    r(
+        "DELETE",
+        "/api/v2/users/{user}/keys/{keyid}",
+        "Delete a key",
+        "Users",
+    ),
+    r(
+        "GET",
+        "/api/v2/organizations",
+        "List organizations",
+        "Organizations",
+    ),
+    r(
+        "POST",
+        "/api/v2/organizations",
+        "Create an organization",
+        "Organizations",
+    ),
+    r(
+        "GET",
+        "/api/v2/organizations/{organization}",
+        "Get an organization",
+        "Organizations",
+    ),
+    r(
+        "PATCH",
+        "/api/v2/organizations/{organization}",
+        "Update an organization",
+        "Organizations",
+    ),
+    r(
+        "DELETE",
+        "/api/v2/organizations/{organization}",
+        "Delete an organization",
+        "Organizations",
+    ),
+    r(
+        "GET",
+        "/api/v2/organizations/{organization}/members",
+        "List organization members",
+        "Members",
+    ),
+    r(
+        "POST",
+        "/api/v2/organizations/{organization}/members/{user}",
+        "Add an organization member",
+        "Members",
+    ),
+    r(
+        "DELETE",
+        "/api/v2/organizations/{organization}/members/{user}",
+        "Remove an organization member",
+        "Members",
+    ),
+    r(
+        "PUT",
+        "/api/v2/organizations/{organization}/members/{user}/roles",
+        "Set a member's organization roles",
+        "Members",
+    ),
+    r(
+        "GET",
+        "/api/v2/organizations/{organization}/groups",
+        "List groups",
+        "Enterprise",
+    ),
+    r(
+        "POST",
+        "/api/v2/organizations/{organization}/groups",
+        "Create a group",
+        "Enterprise",
+    ),
+    r("GET", "/api/v2/groups/{group}", "Get a group", "Enterprise"),
+    r(
+        "PATCH",
+        "/api/v2/groups/{group}",
+        "Update a group",
+        "Enterprise",
+    ),
+    r(
+        "DELETE",
+        "/api/v2/groups/{group}",
+        "Delete a group",
+        "Enterprise",
+    ),
+];
+
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    let public = Router::new()
+        .route("/healthz", get(platform::healthz))
+        .route("/api/v2/buildinfo", get(platform::buildinfo))
+        .route("/api/v2/openapi.json", get(platform::openapi_json))
+        .route(
+            "/api/v2/users/first",
+            get(users::first_user_exists).post(users::create_first_user),
+        )
+        .route("/api/v2/users/login", post(users::login));
+
+    let protected = Router::new()
+        .route("/api/v2/experiments", get(platform::experiments))
+        .route(
+            "/api/v2/experiments/available",
+            get(platform::experiments_available),
+        )
+        .route("/api/v2/users/logout", post(users::logout))
+        .route("/api/v2/users", get(users::list).post(users::create))
+        .route(
+            "/api/v2/users/{user}",
+            get(users::get).delete(users::delete),
+        )
+        .route(
+            "/api/v2/users/{user}/organizations",
+            get(users::organizations),
+        )
+        .route("/api/v2/users/{user}/password", put(users::change_password))
+        .route("/api/v2/users/{user}/status/suspend", put(users::suspend))
+        .route("/api/v2/users/{user}/status/activate", put(users::activate))
+        .route(
+            "/api/v2/users/{user}/roles",
+            get(users::roles).put(users::set_roles),
+        )
+        .route("/api/v2/users/{user}/keys", post(keys::create_session_key))
+        .route(
+            "/api/v2/users/{user}/keys/tokens",
+            get(keys::list_tokens).post(keys::create_token),
+        )
+        .route(
+            "/api/v2/users/{user}/keys/tokens/tokenconfig",
+            get(keys::token_config),
+        )
+        .route(
+            "/api/v2/users/{user}/keys/tokens/{keyname}",
+            get(keys::token_by_name),
+        )
+        .route(
+            "/api/v2/users/{user}/keys/{keyid}",
+            get(keys::get_key).delete(keys::delete_key),
+        )
+        .route("/api/v2/organizations", get(orgs::list).post(orgs::create))
+        .route(
+            "/api/v2/organizations/{organization}",
+            get(orgs::get).patch(orgs::update).delete(orgs::delete),
+        )
+        .route(
+            "/api/v2/organizations/{organization}/members",
+            get(orgs::members),
+        )
+        .route(
+            "/api/v2/organizations/{organization}/members/{user}",
+            post(orgs::add_member).delete(orgs::remove_member),
+        )
+        .route(
+            "/api/v2/organizations/{organization}/members/{user}/roles",
+            put(orgs::set_member_roles),
+        )
+        .route(
+            "/api/v2/organizations/{organization}/groups",
+            get(orgs::list_groups).post(orgs::create_group),
+        )
+        .route(
+            "/api/v2/groups/{group}",
+            get(orgs::get_group)
+                .patch(orgs::update_group)
+                .delete(orgs::delete_group),
+        )
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require));
+
+    public
+        .merge(protected)
+        .fallback(observe::not_found)
+        .method_not_allowed_fallback(observe::method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            observe::layer,
+        ))
+        .with_state(state)
+}
+
+/// The Prometheus exporter, served on `--prometheus-address`.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(platform::metrics))
+        .with_state(state)
+}

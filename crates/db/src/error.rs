@@ -1,0 +1,149 @@
+//! Driver errors → [`StoreError`]. Trigger refusals carry a `hangar:<rule>` tag on both
+//! backends (PostgreSQL `P0001`, SQLite `SQLITE_CONSTRAINT_TRIGGER` = 1811).
+
+use hangar_core::StoreError;
+use sea_orm::{DbErr, RuntimeErr, sqlx};
+
+/// Full texts of rules whose SQLite trigger can only raise the bare tag.
+fn rule_message(rule: &str) -> Option<&'static str> {
+    match rule {
+        "user_deleted" => Some("Cannot create API key for deleted user"),
+        _ => None,
+    }
+}
+
+/// SQLite names the columns of a plain unique index instead of the index; map them to the
+/// PostgreSQL constraint names so the domain sees one name.
+fn sqlite_constraint_name(detail: &str) -> String {
+    if let Some(rest) = detail.strip_prefix("index '") {
+        return rest.trim_end_matches('\'').to_string();
+    }
+    match detail {
+        "api_keys.user_id, api_keys.token_name" => "idx_api_key_name",
+        "api_keys.id" => "api_keys_pkey",
+        "groups.name, groups.organization_id" => "groups_name_organization_id_key",
+        "organization_members.organization_id, organization_members.user_id" => {
+            "organization_members_pkey"
+        }
+        "group_members.user_id, group_members.group_id" => "group_members_user_id_group_id_key",
+        "site_configs.key" => "site_configs_pkey",
+        other => other,
+    }
+    .to_string()
+}
+
+fn tagged(message: &str) -> Option<StoreError> {
+    let rest = message.strip_prefix("hangar:")?;
+    let (rule, text) = match rest.split_once(": ") {
+        Some((rule, text)) => (rule.to_string(), text.to_string()),
+        None => (
+            rest.to_string(),
+            rule_message(rest).unwrap_or_default().to_string(),
+        ),
+    };
+    let message = if text.is_empty() {
+        format!("hangar:{rule}")
+    } else {
+        format!("hangar:{rule}: {text}")
+    };
+    Some(StoreError::Violation { rule, message })
+}
+
+fn from_sqlx(e: &sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::Database(db) => {
+            let message = db.message();
+            if let Some(v) = tagged(message) {
+                return v;
+            }
+            let code = db.code().unwrap_or_default();
+            if code == "23505" || code == "23503" {
+                return StoreError::Conflict {
+                    constraint: db.constraint().unwrap_or_default().to_string(),
+                };
+            }
+            if let Some(detail) = message.strip_prefix("UNIQUE constraint failed: ") {
+                return StoreError::Conflict {
+                    constraint: sqlite_constraint_name(detail),
+                };
+            }
+            if message.starts_with("FOREIGN KEY constraint failed") {
+                return StoreError::Conflict {
+                    constraint: "foreign_key".into(),
+                };
+            }
+            // Class 08 (connection exception), 57P (operator intervention), 53 (resources).
+            if code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") {
+                return StoreError::Unavailable;
+            }
+            StoreError::Other(format!("database error {code}: {message}"))
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_) => StoreError::Unavailable,
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        other => StoreError::Other(other.to_string()),
+    }
+}
+
+pub fn map_db_err(e: DbErr) -> StoreError {
+    match &e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => StoreError::Unavailable,
+        DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) => {
+            from_sqlx(inner)
+        }
+        DbErr::RecordNotFound(_) => StoreError::NotFound,
+        _ => {
+            let text = e.to_string();
+            if let Some(pos) = text.find("hangar:")
+                && let Some(v) = tagged(&text[pos..])
+            {
+                return v;
+            }
+            StoreError::Other(text)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_become_violations() {
+        match tagged("hangar:user_deleted").unwrap() {
+            StoreError::Violation { rule, message } => {
+                assert_eq!(rule, "user_deleted");
+                assert_eq!(
+                    message,
+                    "hangar:user_deleted: Cannot create API key for deleted user"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        match tagged("hangar:org_not_empty: cannot delete organization: x").unwrap() {
+            StoreError::Violation { rule, message } => {
+                assert_eq!(rule, "org_not_empty");
+                assert_eq!(
+                    message,
+                    "hangar:org_not_empty: cannot delete organization: x"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(tagged("other").is_none());
+    }
+
+    #[test]
+    fn sqlite_names_map_to_postgres_names() {
+        assert_eq!(
+            sqlite_constraint_name("index 'users_username_lower_idx'"),
+            "users_username_lower_idx"
+        );
+        assert_eq!(
+            sqlite_constraint_name("api_keys.user_id, api_keys.token_name"),
+            "idx_api_key_name"
+        );
+    }
+}

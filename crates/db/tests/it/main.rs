@@ -1,0 +1,5 @@
+//! Store tests, each run on SQLite and PostgreSQL.
+
+mod fixtures;
+mod identity;
+mod schema;

@@ -1,0 +1,4 @@
+//! Templates, versions, workspaces, builds, provisioner jobs, agents and apps (04-workspaces.md).
+//!
+//! This crate is reserved in the workspace layout of `docs/ARCHITECTURE.md`; its area has
+//! not been built yet, so it exports nothing. See `docs/status.md`.
