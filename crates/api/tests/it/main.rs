@@ -1,0 +1,8 @@
+//! HTTP tests against the real router on 127.0.0.1, each on SQLite and PostgreSQL.
+
+mod auth;
+mod openapi;
+mod orgs;
+mod platform;
+mod tokens;
+mod users;
