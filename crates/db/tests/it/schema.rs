@@ -54,3 +54,47 @@ async fn sqlite_file_is_readable_by_python() {
         "{text}"
     );
 }
+
+/// Two servers migrating one empty PostgreSQL database at once: advisory lock 1 makes one
+/// apply every step and the other find nothing to do.
+#[tokio::test]
+async fn concurrent_migrations_on_postgres() {
+    let Ok(admin) = std::env::var("HANGAR_TEST_POSTGRES_URL") else {
+        assert_ne!(
+            std::env::var("HANGAR_REQUIRE_POSTGRES").as_deref(),
+            Ok("1"),
+            "HANGAR_TEST_POSTGRES_URL is required"
+        );
+        println!(
+            "skipping postgres test concurrent_migrations_on_postgres: HANGAR_TEST_POSTGRES_URL not set"
+        );
+        return;
+    };
+    let name = format!("hangar_t_{}", uuid::Uuid::new_v4().simple());
+    let admin_db = hangar_db::Db::connect(&hangar_db::ConnectOptions::new(admin.clone()))
+        .await
+        .unwrap();
+    admin_db
+        .execute(&format!("CREATE DATABASE {name}"), vec![])
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&format!("/{name}"));
+    let a = hangar_db::Db::connect(&hangar_db::ConnectOptions::new(url.to_string()))
+        .await
+        .unwrap();
+    let b = hangar_db::Db::connect(&hangar_db::ConnectOptions::new(url.to_string()))
+        .await
+        .unwrap();
+    let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
+    let (na, nb) = (ra.unwrap(), rb.unwrap());
+    let total = hangar_migration::step_names().len();
+    assert_eq!(na + nb, total, "{na} + {nb}");
+    assert!(a.migration_status().await.unwrap().pending.is_empty());
+    a.close().await;
+    b.close().await;
+    admin_db
+        .execute(&format!("DROP DATABASE {name} WITH (FORCE)"), vec![])
+        .await
+        .unwrap();
+}

@@ -1,0 +1,293 @@
+//! End-to-end tests of the real `hangar` binary: server start-up, migrations, and the CLI
+//! against a live server (02 §11 items 31–32).
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+fn hangar() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hangar"));
+    c.env_remove("HANGAR_URL")
+        .env_remove("HANGAR_SESSION_TOKEN")
+        .env_remove("HANGAR_DATABASE_URL");
+    c
+}
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hangar-e2e-{tag}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Runs `hangar server migrate` against `db_args` and checks 31's behaviour.
+fn check_migrate(db_args: &[&str]) {
+    let o = hangar()
+        .args(["server", "migrate", "--check"])
+        .args(db_args)
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(out.contains("m0001_identity_schema"), "{out}");
+    let o = hangar()
+        .args(["server", "migrate"])
+        .args(db_args)
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(out.contains("Applied 4 migrations."), "{out}");
+    let o = hangar()
+        .args(["server", "migrate", "--check"])
+        .args(db_args)
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert_eq!(out.trim(), "Database is up to date.");
+}
+
+#[test]
+fn migrate_check_sqlite() {
+    let dir = tmpdir("migrate");
+    check_migrate(&["--data-dir", dir.to_str().unwrap()]);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn migrate_check_postgres() {
+    let Ok(admin) = std::env::var("HANGAR_TEST_POSTGRES_URL") else {
+        assert_ne!(
+            std::env::var("HANGAR_REQUIRE_POSTGRES").as_deref(),
+            Ok("1"),
+            "HANGAR_TEST_POSTGRES_URL is required"
+        );
+        println!("skipping postgres test migrate_check_postgres: HANGAR_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let name = format!("hangar_t_{}", uuid::Uuid::new_v4().simple());
+    let psql = |sql: &str| {
+        let o = Command::new("psql")
+            .arg(&admin)
+            .arg("-qc")
+            .arg(sql)
+            .output()
+            .expect("psql");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    psql(&format!("CREATE DATABASE {name}"));
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&format!("/{name}"));
+    check_migrate(&["--database-url", url.as_str()]);
+    psql(&format!("DROP DATABASE {name} WITH (FORCE)"));
+}
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(data_dir: &Path) -> Server {
+        let mut child = hangar()
+            .args([
+                "server",
+                "--http-address",
+                "127.0.0.1:0",
+                "--data-dir",
+                data_dir.to_str().unwrap(),
+            ])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("server exited before listening")
+                .unwrap();
+            if let Some(rest) = line.strip_prefix("Started HTTP listener at ") {
+                break rest.trim().to_string();
+            }
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, url }
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..200 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("server did not stop within 10 s of SIGTERM");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[test]
+fn cli_against_a_live_server() {
+    let data = tmpdir("data");
+    let config = tmpdir("config");
+    let server = Server::start(&data);
+    // A second server on the same data directory is refused.
+    let o = hangar()
+        .args([
+            "server",
+            "--http-address",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        text(&o).1.contains("another hangar server is using"),
+        "{}",
+        text(&o).1
+    );
+
+    let cli = |args: &[&str]| {
+        let o = hangar()
+            .env("HANGAR_CONFIG_DIR", &config)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let (out, err) = text(&o);
+        (o.status.code().unwrap_or(-1), out, err)
+    };
+    let (code, _, err) = cli(&["users", "list"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("You are not logged in. Try logging in using 'hangar login <url>'."),
+        "{err}"
+    );
+
+    let (code, out, err) = cli(&["login", &server.url]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        format!("{out}{err}")
+            .contains("the initial user cannot be created in non-interactive mode. use the API")
+    );
+
+    let (code, out, err) = cli(&[
+        "login",
+        &server.url,
+        "--first-user-username",
+        "admin",
+        "--first-user-email",
+        "admin@example.com",
+        "--first-user-password",
+        "SomeSecurePassword!",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let all = format!("{out}{err}");
+    assert!(
+        all.contains("Your Hangar deployment hasn't been set up!"),
+        "{all}"
+    );
+    assert!(
+        all.contains("Welcome to Hangar, admin! You're authenticated."),
+        "{all}"
+    );
+    for f in ["url", "session"] {
+        let meta = std::fs::metadata(config.join(f)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{f}");
+        let content = std::fs::read_to_string(config.join(f)).unwrap();
+        assert!(!content.ends_with('\n'), "{f} has a trailing newline");
+    }
+
+    let (code, out, err) = cli(&[
+        "users",
+        "create",
+        "-e",
+        "bob@example.com",
+        "-u",
+        "bob",
+        "-p",
+        "SomeSecurePassword!",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("A new user has been created!"), "{err}");
+    let (code, out, _) = cli(&["users", "list"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("USERNAME") && out.contains("bob") && !out.contains("prebuilds"),
+        "{out}"
+    );
+    let (_, out, err) = cli(&["users", "suspend", "bob"]);
+    assert!(
+        format!("{out}{err}").contains("User bob has been suspended!"),
+        "{out}{err}"
+    );
+    let (_, out, err) = cli(&["users", "suspend", "bob"]);
+    assert!(
+        format!("{out}{err}").contains("User status is already \"suspended\""),
+        "{out}{err}"
+    );
+    let (code, out, err) = cli(&["users", "list", "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let users: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(users.as_array().unwrap().len(), 2);
+
+    let (code, out, err) = cli(&["orgs", "create", "acme"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("Organization acme (") && out.contains(") created."),
+        "{out}"
+    );
+    let (code, out, err) = cli(&["orgs", "delete", "acme", "-y"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(format!("{out}{err}").contains("Organization acme has been deleted."));
+    let (code, out, err) = cli(&["orgs", "delete", "default", "-y"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("Default organization cannot be deleted."),
+        "{err}"
+    );
+
+    let (code, token, err) = cli(&["tokens", "create", "--name", "ci", "--lifetime", "720h"]);
+    assert_eq!(code, 0, "{err}");
+    let token = token.trim().to_string();
+    assert_eq!(token.len(), 33, "{token}");
+    let (_, out, _) = cli(&["tokens", "list"]);
+    assert!(out.contains("ci"), "{out}");
+    let (code, out, err) = cli(&["tokens", "remove", "ci"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(format!("{out}{err}").contains("Token has been deleted."));
+
+    let (code, out, _) = cli(&["whoami"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("admin"), "{out}");
+    let (code, _, _) = cli(&["logout"]);
+    assert_eq!(code, 0);
+    assert!(!config.join("session").exists());
+
+    let status = server.stop();
+    assert!(status.success(), "server exit status {status:?}");
+    std::fs::remove_dir_all(data).ok();
+    std::fs::remove_dir_all(config).ok();
+}
