@@ -31,6 +31,11 @@ impl MigratorTrait for Migrator {
                 postgres: include_str!("../sql/m0004_organization_delete_guard/postgres.up.sql"),
                 sqlite: include_str!("../sql/m0004_organization_delete_guard/sqlite.up.sql"),
             }),
+            Box::new(SqlStep {
+                name: "m0005_workspaces",
+                postgres: include_str!("../sql/m0005_workspaces/postgres.up.sql"),
+                sqlite: include_str!("../sql/m0005_workspaces/sqlite.up.sql"),
+            }),
         ]
     }
 }
@@ -70,6 +75,8 @@ const SQL_FILES: &[&str] = &[
     include_str!("../sql/m0003_workspaces_core/sqlite.up.sql"),
     include_str!("../sql/m0004_organization_delete_guard/postgres.up.sql"),
     include_str!("../sql/m0004_organization_delete_guard/sqlite.up.sql"),
+    include_str!("../sql/m0005_workspaces/postgres.up.sql"),
+    include_str!("../sql/m0005_workspaces/sqlite.up.sql"),
 ];
 
 /// A step that is one SQL script per backend.

@@ -71,6 +71,9 @@ pub struct ServerArgs {
     /// Refuse to start when migrations are pending instead of applying them.
     #[arg(long, env = "HANGAR_SKIP_MIGRATIONS", default_value_t = false)]
     pub skip_migrations: bool,
+    /// Built-in provisioner daemons per replica (0 = none).
+    #[arg(long, env = "HANGAR_PROVISIONER_DAEMONS", default_value_t = 3)]
+    pub provisioner_daemons: usize,
     /// Comma list of CIDRs whose forwarding headers are trusted.
     #[arg(long, env = "HANGAR_PROXY_TRUSTED_ORIGINS", default_value = "")]
     pub proxy_trusted_origins: String,
@@ -263,6 +266,12 @@ pub async fn run(args: &ServerArgs) -> anyhow::Result<()> {
         });
     }
 
+    let daemons_shutdown = hangar_provisioner::CancelToken::new();
+    let daemons = state
+        .spawn_provisioner_daemons(args.provisioner_daemons, daemons_shutdown.clone())
+        .await
+        .context("start the built-in provisioner daemons")?;
+
     let listener = tokio::net::TcpListener::bind(&args.http_address)
         .await
         .with_context(|| format!("bind --http-address {}", args.http_address))?;
@@ -285,6 +294,11 @@ pub async fn run(args: &ServerArgs) -> anyhow::Result<()> {
     match tokio::time::timeout(Duration::from_secs(10), server).await {
         Ok(_) => {}
         Err(_) => tracing::warn!("requests still running after 10s; exiting"),
+    }
+    // Daemons finish (or fail) their running jobs before the database closes.
+    daemons_shutdown.cancel();
+    for d in daemons {
+        let _ = d.await;
     }
     db.close().await;
     Ok(())

@@ -122,6 +122,37 @@ impl From<IdentityError> for ApiError {
     }
 }
 
+impl From<hangar_workspaces::WorkspaceError> for ApiError {
+    fn from(e: hangar_workspaces::WorkspaceError) -> Self {
+        use hangar_workspaces::WorkspaceError as W;
+        match e {
+            W::NotFound => ApiError::not_found(),
+            W::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
+            W::Invalid {
+                message,
+                detail,
+                validations,
+            } => ApiError::bad_request(message)
+                .detail(detail)
+                .validations(validations),
+            W::Conflict {
+                message,
+                detail,
+                validations,
+            } => ApiError::new(StatusCode::CONFLICT, message)
+                .detail(detail)
+                .validations(validations),
+            W::Gone(m) => ApiError::new(StatusCode::GONE, m),
+            W::TooLarge => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "File is too large.")
+                .detail(format!(
+                    "The limit is {} bytes.",
+                    hangar_workspaces::service::MAX_FILE_BYTES
+                )),
+            W::Store(s) => s.into(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut res = (self.status, axum::Json(self.body)).into_response();

@@ -11,11 +11,13 @@ pub mod openapi;
 pub mod ratelimit;
 pub mod routes;
 pub mod views;
+pub mod views_ws;
 
 use hangar_core::Clock;
 use hangar_core::experiments::Experiments;
 use hangar_db::Db;
 use hangar_identity::{Identity, IdentityConfig};
+use hangar_workspaces::Workspaces;
 use std::sync::Arc;
 
 /// Deployment settings the HTTP layer needs.
@@ -59,6 +61,8 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub db: Db,
     pub identity: Identity<Db>,
+    /// Shared with the built-in provisioner daemons.
+    pub workspaces: Arc<Workspaces<Db>>,
     pub clock: Arc<dyn Clock>,
     pub config: ApiConfig,
     pub metrics: metrics::Metrics,
@@ -75,15 +79,40 @@ impl std::ops::Deref for AppState {
 impl AppState {
     pub fn new(db: Db, clock: Arc<dyn Clock>, config: ApiConfig) -> Self {
         let identity = Identity::new(db.clone(), clock.clone(), config.identity.clone());
+        let workspaces = Arc::new(Workspaces::new(db.clone(), clock.clone()));
         let login_limiter = ratelimit::RateLimiter::new(config.login_rate_limit, 100_000);
         Self(Arc::new(Inner {
             db,
             identity,
+            workspaces,
             clock,
             metrics: metrics::Metrics::default(),
             login_limiter,
             config,
         }))
+    }
+}
+
+impl AppState {
+    /// Starts `count` built-in provisioner daemons on the default organization (04 §6.5).
+    pub async fn spawn_provisioner_daemons(
+        &self,
+        count: usize,
+        shutdown: hangar_provisioner::CancelToken,
+    ) -> Result<Vec<tokio::task::JoinHandle<()>>, hangar_core::StoreError> {
+        use hangar_identity::IdentityStore;
+        if count == 0 {
+            return Ok(vec![]);
+        }
+        let org = self.db.default_organization().await?;
+        hangar_workspaces::daemons::spawn_builtin(
+            self.workspaces.clone(),
+            count,
+            org.id,
+            self.config.base_url(),
+            shutdown,
+        )
+        .await
     }
 }
 

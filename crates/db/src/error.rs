@@ -8,6 +8,7 @@ use sea_orm::{DbErr, RuntimeErr, sqlx};
 fn rule_message(rule: &str) -> Option<&'static str> {
     match rule {
         "user_deleted" => Some("Cannot create API key for deleted user"),
+        "preset_version_mismatch" => Some("preset does not belong to the template version"),
         _ => None,
     }
 }
@@ -27,6 +28,29 @@ fn sqlite_constraint_name(detail: &str) -> String {
         }
         "group_members.user_id, group_members.group_id" => "group_members_user_id_group_id_key",
         "site_configs.key" => "site_configs_pkey",
+        "files.hash, files.created_by" => "files_hash_created_by_key",
+        "template_versions.template_id, template_versions.name" => {
+            "template_versions_template_id_name_key"
+        }
+        "template_versions.job_id" => "template_versions_job_id_key",
+        "workspace_apps.agent_id, workspace_apps.slug" => "workspace_apps_agent_id_slug_idx",
+        "workspace_builds.workspace_id, workspace_builds.build_number" => {
+            "workspace_builds_workspace_id_build_number_key"
+        }
+        "workspace_builds.job_id" => "workspace_builds_job_id_key",
+        "workspace_build_parameters.workspace_build_id, workspace_build_parameters.name" => {
+            "workspace_build_parameters_workspace_build_id_name_key"
+        }
+        "template_version_parameters.template_version_id, template_version_parameters.name" => {
+            "template_version_parameters_template_version_id_name_key"
+        }
+        "template_version_variables.template_version_id, template_version_variables.name" => {
+            "template_version_variables_template_version_id_name_key"
+        }
+        "template_version_presets.template_version_id, template_version_presets.name" => {
+            "idx_unique_preset_name"
+        }
+        "template_version_presets.template_version_id" => "idx_template_version_presets_default",
         other => other,
     }
     .to_string()

@@ -10,6 +10,7 @@ mod identity;
 mod migrate;
 pub mod schema;
 pub mod sql;
+mod workspaces;
 
 pub use connect::{ConnectOptions, DataDirLock};
 pub use error::map_db_err;

@@ -61,7 +61,9 @@ pub async fn describe(db: &Db) -> Result<String, StoreError> {
             match kind.as_str() {
                 "table" => {
                     for col in db
-                        .query(&format!("SELECT name, type, \"notnull\" AS nn FROM pragma_table_info('{name}')"), vec![])
+                        // `table_xinfo` also lists generated columns (`hidden` 2/3), which
+                        // `table_info` hides; PostgreSQL's information_schema lists them too.
+                        .query(&format!("SELECT name, type, \"notnull\" AS nn FROM pragma_table_xinfo('{name}') WHERE hidden <> 1"), vec![])
                         .await?
                     {
                         let null = if col.i64("nn")? == 1 { "NOT NULL" } else { "NULL" };
@@ -87,6 +89,10 @@ pub async fn describe(db: &Db) -> Result<String, StoreError> {
 }
 
 /// The backend-independent part of a description: object and column names without types.
+///
+/// A PostgreSQL `BEFORE INSERT OR UPDATE` trigger is a pair `<name>_insert` / `<name>_update` on
+/// SQLite (04 §2.9, 05 §2.4), so a trigger name ending in `_insert` or `_update` counts as its
+/// base name on both sides.
 pub fn names(description: &str) -> Vec<String> {
     let mut v: Vec<String> = description
         .lines()
@@ -95,6 +101,13 @@ pub fn names(description: &str) -> Vec<String> {
             let parts: Vec<&str> = l.split(' ').collect();
             match parts.as_slice() {
                 ["table", t, "column", c, ..] => format!("table {t} column {c}"),
+                ["trigger", g, "on", t] => {
+                    let base = g
+                        .strip_suffix("_insert")
+                        .or_else(|| g.strip_suffix("_update"))
+                        .unwrap_or(g);
+                    format!("trigger {base} on {t}")
+                }
                 _ => l.to_string(),
             }
         })

@@ -241,6 +241,56 @@ impl Row {
         }
     }
 
+    pub fn opt_uuid(&self, col: &str) -> Result<Option<Uuid>, StoreError> {
+        if self.backend == DbBackend::Postgres {
+            self.r
+                .try_get::<Option<Uuid>>("", col)
+                .map_err(|e| decode(col, e))
+        } else {
+            self.opt_string(col)?
+                .map(|s| Uuid::parse_str(&s).map_err(|e| decode(col, e)))
+                .transpose()
+        }
+    }
+
+    pub fn opt_ts(&self, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        if self.backend == DbBackend::Postgres {
+            self.r
+                .try_get::<Option<DateTime<Utc>>>("", col)
+                .map_err(|e| decode(col, e))
+        } else {
+            self.opt_string(col)?
+                .map(|s| {
+                    parse_sqlite_ts(&s).ok_or_else(|| decode(col, format!("bad timestamp {s:?}")))
+                })
+                .transpose()
+        }
+    }
+
+    pub fn opt_bool(&self, col: &str) -> Result<Option<bool>, StoreError> {
+        self.r
+            .try_get::<Option<bool>>("", col)
+            .map_err(|e| decode(col, e))
+    }
+
+    pub fn opt_i64(&self, col: &str) -> Result<Option<i64>, StoreError> {
+        self.r
+            .try_get::<Option<i64>>("", col)
+            .map_err(|e| decode(col, e))
+    }
+
+    pub fn opt_i32(&self, col: &str) -> Result<Option<i32>, StoreError> {
+        self.r
+            .try_get::<Option<i32>>("", col)
+            .map_err(|e| decode(col, e))
+    }
+
+    pub fn opt_bytes(&self, col: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.r
+            .try_get::<Option<Vec<u8>>>("", col)
+            .map_err(|e| decode(col, e))
+    }
+
     pub fn bool(&self, col: &str) -> Result<bool, StoreError> {
         self.r.try_get::<bool>("", col).map_err(|e| decode(col, e))
     }

@@ -1,42 +1,9 @@
 //! Identity records as the domain sees them.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use hangar_core::text_enum;
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 use uuid::Uuid;
-
-macro_rules! text_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s {
-                    $($text => Ok($name::$variant),)+
-                    other => Err(format!("unknown {} {other:?}", stringify!($name))),
-                }
-            }
-        }
-    };
-}
 
 text_enum!(UserStatus { Active = "active", Suspended = "suspended", Dormant = "dormant" });
 text_enum!(LoginType {

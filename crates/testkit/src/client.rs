@@ -45,6 +45,10 @@ impl Client {
         }
     }
 
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     pub fn with_token(&self, token: &str) -> Self {
         Self {
             token: Some(token.to_string()),

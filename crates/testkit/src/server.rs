@@ -16,6 +16,7 @@ pub struct TestServer {
     pub state: AppState,
     pub counter: Arc<StatementCounter>,
     task: tokio::task::JoinHandle<()>,
+    daemons: hangar_provisioner::CancelToken,
 }
 
 impl TestServer {
@@ -31,6 +32,7 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
+        self.daemons.cancel();
         self.task.abort();
     }
 }
@@ -59,6 +61,12 @@ pub async fn spawn_server_with(db: &TestDb, configure: impl FnOnce(&mut ApiConfi
         )
         .await;
     });
+    // Two built-in echo daemons, like a small deployment.
+    let daemons = hangar_provisioner::CancelToken::new();
+    state
+        .spawn_provisioner_daemons(2, daemons.clone())
+        .await
+        .expect("start provisioner daemons");
     TestServer {
         url,
         addr,
@@ -66,5 +74,6 @@ pub async fn spawn_server_with(db: &TestDb, configure: impl FnOnce(&mut ApiConfi
         counter: db.db.counter(),
         state,
         task,
+        daemons,
     }
 }

@@ -1,4 +1,16 @@
-//! Templates, versions, workspaces, builds, provisioner jobs, agents and apps (04-workspaces.md).
-//!
-//! This crate is reserved in the workspace layout of `docs/ARCHITECTURE.md`; its area has
-//! not been built yet, so it exports nothing. See `docs/status.md`.
+//! The workspace area (04-workspaces.md): files, templates and versions, provisioner jobs
+//! and their queue, workspaces and builds, and the job completion rules. Pure domain code:
+//! storage is reached through [`store::WorkspaceStore`], provisioning through
+//! `hangar-provisioner`.
+
+pub mod completion;
+pub mod daemons;
+
+pub mod error;
+pub mod model;
+pub mod rules;
+pub mod service;
+pub mod store;
+
+pub use error::WorkspaceError;
+pub use service::Workspaces;

@@ -5,11 +5,13 @@ mod keys;
 mod orgs;
 mod platform;
 mod users;
+mod workspaces;
 
 use crate::{AppState, auth, observe};
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{get, post, put};
+use axum::routing::{get, patch, post, put};
 use hangar_core::experiments::Experiment;
 
 /// One documented route.
@@ -338,6 +340,107 @@ pub fn router(state: AppState) -> Router {
             get(orgs::get_group)
                 .patch(orgs::update_group)
                 .delete(orgs::delete_group),
+        )
+        .route(
+            "/api/v2/files",
+            post(workspaces::upload_file).layer(DefaultBodyLimit::max(
+                hangar_workspaces::service::MAX_FILE_BYTES + 1,
+            )),
+        )
+        .route("/api/v2/files/{fileID}", get(workspaces::get_file))
+        .route(
+            "/api/v2/organizations/{organization}/templateversions",
+            post(workspaces::create_version),
+        )
+        .route(
+            "/api/v2/templateversions/{templateversion}",
+            get(workspaces::get_version),
+        )
+        .route(
+            "/api/v2/templateversions/{templateversion}/resources",
+            get(workspaces::version_resources),
+        )
+        .route(
+            "/api/v2/templateversions/{templateversion}/rich-parameters",
+            get(workspaces::version_parameters),
+        )
+        .route(
+            "/api/v2/templateversions/{templateversion}/logs",
+            get(workspaces::version_logs),
+        )
+        .route(
+            "/api/v2/templateversions/{templateversion}/cancel",
+            patch(workspaces::cancel_version),
+        )
+        .route(
+            "/api/v2/organizations/{organization}/templates",
+            get(workspaces::list_org_templates).post(workspaces::create_template),
+        )
+        .route(
+            "/api/v2/organizations/{organization}/templates/{templatename}",
+            get(workspaces::get_template_by_name),
+        )
+        .route("/api/v2/templates", get(workspaces::list_templates))
+        .route(
+            "/api/v2/templates/{template}",
+            get(workspaces::get_template).delete(workspaces::delete_template),
+        )
+        .route(
+            "/api/v2/templates/{template}/versions",
+            get(workspaces::template_versions).patch(workspaces::activate_version),
+        )
+        .route(
+            "/api/v2/templates/{template}/versions/{templateversionname}",
+            get(workspaces::template_version_by_name),
+        )
+        .route(
+            "/api/v2/users/{user}/workspaces",
+            post(workspaces::create_user_workspace),
+        )
+        .route(
+            "/api/v2/organizations/{organization}/members/{user}/workspaces",
+            post(workspaces::create_member_workspace),
+        )
+        .route("/api/v2/workspaces", get(workspaces::list_workspaces))
+        .route(
+            "/api/v2/workspaces/{workspace}",
+            get(workspaces::get_workspace),
+        )
+        .route(
+            "/api/v2/users/{user}/workspace/{workspacename}",
+            get(workspaces::get_workspace_by_name),
+        )
+        .route(
+            "/api/v2/users/{user}/workspace/{workspacename}/builds/{buildnumber}",
+            get(workspaces::get_build_by_number),
+        )
+        .route(
+            "/api/v2/workspaces/{workspace}/builds",
+            post(workspaces::create_build).get(workspaces::list_builds),
+        )
+        .route(
+            "/api/v2/workspaces/{workspace}/ttl",
+            put(workspaces::put_ttl),
+        )
+        .route(
+            "/api/v2/workspaces/{workspace}/autostart",
+            put(workspaces::put_autostart),
+        )
+        .route(
+            "/api/v2/workspacebuilds/{workspacebuild}",
+            get(workspaces::get_build),
+        )
+        .route(
+            "/api/v2/workspacebuilds/{workspacebuild}/resources",
+            get(workspaces::build_resources),
+        )
+        .route(
+            "/api/v2/workspacebuilds/{workspacebuild}/logs",
+            get(workspaces::build_logs),
+        )
+        .route(
+            "/api/v2/workspacebuilds/{workspacebuild}/cancel",
+            patch(workspaces::cancel_build),
         )
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require));
 

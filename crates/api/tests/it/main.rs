@@ -6,3 +6,4 @@ mod orgs;
 mod platform;
 mod tokens;
 mod users;
+mod workspaces;

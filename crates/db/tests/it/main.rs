@@ -3,3 +3,4 @@
 mod fixtures;
 mod identity;
 mod schema;
+mod workspaces_schema;

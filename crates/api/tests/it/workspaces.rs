@@ -1,0 +1,281 @@
+//! Templates, workspaces and builds through the HTTP API with built-in echo daemons
+//! (04 §11).
+
+use hangar_testkit::{Client, TestServer, db_tests, spawn_server};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// A tar archive of `files` (name, contents).
+pub fn tar_of(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, body) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, body.as_bytes()).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// The echo template of the checklist: resource `dev` (type `hangar_test`), agent `main`,
+/// app `code`.
+pub fn echo_template() -> Vec<u8> {
+    let apply = json!({
+        "logs": [{"level": "info", "stage": "Applying", "output": "hello from echo"}],
+        "resources": [{"name": "dev", "type": "hangar_test", "agents": [{
+            "name": "main", "operating_system": "linux", "architecture": "amd64",
+            "apps": [{"id": "code-app", "slug": "code", "display_name": "Code", "url": "http://localhost:13337",
+                      "healthcheck": {"url": "http://localhost:13337/healthz", "interval": 5, "threshold": 3}}]
+        }]}]
+    });
+    tar_of(&[
+        ("apply.json", &apply.to_string()),
+        ("README.md", "# Echo\n"),
+    ])
+}
+
+pub async fn upload(c: &Client, tar: Vec<u8>) -> (u16, Value) {
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/v2/files", c.base()))
+        .header("Coder-Session-Token", c.token.clone().unwrap_or_default())
+        .header("Content-Type", "application/x-tar")
+        .body(tar)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Polls `path` until `done` holds (bounded: 20 s).
+pub async fn wait_for(c: &Client, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..200 {
+        let a = c.get(path).await;
+        if done(&a.json) {
+            return a.json;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting on {path}: {}", c.get(path).await.text);
+}
+
+/// Uploads `tar`, imports it, waits for success, creates template `name`.
+pub async fn template(c: &Client, name: &str, tar: Vec<u8>) -> (Value, Value) {
+    let (_, file) = upload(c, tar).await;
+    let v = c
+        .post(
+            "/api/v2/organizations/default/templateversions",
+            &json!({"file_id": file["hash"], "provisioner": "echo", "storage_method": "file"}),
+        )
+        .await;
+    assert_eq!(v.status.as_u16(), 201, "{}", v.text);
+    let vid = v.json["id"].as_str().unwrap().to_string();
+    let done = wait_for(c, &format!("/api/v2/templateversions/{vid}"), |j| {
+        j["job"]["status"] == "succeeded" || j["job"]["status"] == "failed"
+    })
+    .await;
+    assert_eq!(done["job"]["status"], "succeeded", "{done}");
+    let t = c
+        .post(
+            "/api/v2/organizations/default/templates",
+            &json!({"name": name, "template_version_id": vid}),
+        )
+        .await;
+    assert_eq!(t.status.as_u16(), 201, "{}", t.text);
+    (t.json, done)
+}
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_string()
+}
+
+async fn server(db: &hangar_testkit::TestDb) -> (TestServer, Client) {
+    let srv = spawn_server(db).await;
+    let admin = Client::new(&srv.url).first_user().await;
+    (srv, admin)
+}
+
+db_tests! {
+    /// 1–2: uploads.
+    async fn files(db: TestDb) {
+        let (_srv, admin) = server(&db).await;
+        let tar = echo_template();
+        let (s1, f1) = upload(&admin, tar.clone()).await;
+        assert_eq!(s1, 201);
+        let (s2, f2) = upload(&admin, tar.clone()).await;
+        assert_eq!((s2, &f2["hash"]), (200, &f1["hash"]));
+        let (_, bob) = admin.create_user("bob").await;
+        let (s3, f3) = upload(&bob, tar).await;
+        assert_eq!(s3, 201);
+        assert_ne!(f3["hash"], f1["hash"]);
+        let res = reqwest::Client::new()
+            .post(format!("{}/api/v2/files", admin.base()))
+            .header("Coder-Session-Token", admin.token.clone().unwrap())
+            .header("Content-Type", "text/plain")
+            .body("hi")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 400);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["message"], "Unsupported content type header \"text/plain\".");
+        // A traversal entry, written with a raw header (the builder refuses `..`).
+        let mut h = tar::Header::new_old();
+        h.as_old_mut().name[..7].copy_from_slice(b"../evil");
+        h.set_size(1);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        let mut raw = h.as_bytes().to_vec();
+        raw.extend_from_slice(b"x");
+        raw.resize(1024, 0);
+        raw.extend_from_slice(&[0u8; 1024]);
+        let (s, body) = upload(&admin, raw).await;
+        assert_eq!((s, body["message"].as_str()), (400, Some("Invalid tar archive.")));
+        assert!(body["detail"].as_str().unwrap().starts_with("entry \"../evil\""), "{body}");
+    }
+
+    /// 3, 6–9: versions and templates.
+    async fn templates(db: TestDb) {
+        let (_srv, admin) = server(&db).await;
+        let (_, file) = upload(&admin, echo_template()).await;
+        let v = admin.post("/api/v2/organizations/default/templateversions", &json!({"file_id": file["hash"], "provisioner": "echo", "name": "v1"})).await;
+        assert_eq!(v.status.as_u16(), 201, "{}", v.text);
+        assert_eq!(v.json["has_ai_task"], Value::Null);
+        let vid = id(&v.json);
+        let done = wait_for(&admin, &format!("/api/v2/templateversions/{vid}"), |j| j["job"]["status"] == "succeeded").await;
+        assert_eq!(done["has_ai_task"], false);
+        assert_eq!(done["readme"], "# Echo\n");
+        let res = admin.get(&format!("/api/v2/templateversions/{vid}/resources")).await;
+        assert_eq!(res.json[0]["name"], "dev");
+        assert_eq!(res.json[0]["agents"][0]["name"], "main");
+        assert_eq!(res.json[0]["agents"][0]["apps"][0]["health"], "initializing");
+        let logs = admin.get(&format!("/api/v2/templateversions/{vid}/logs")).await;
+        assert!(logs.json.as_array().is_some(), "{}", logs.text);
+
+        let t = admin.post("/api/v2/organizations/default/templates", &json!({"name": "docker", "template_version_id": vid})).await;
+        assert_eq!(t.status.as_u16(), 201, "{}", t.text);
+        let tid = id(&t.json);
+        assert_eq!(t.json["active_version_id"], vid.as_str());
+        // 6: duplicate version name in the template.
+        let dup = admin
+            .post("/api/v2/organizations/default/templateversions", &json!({"file_id": file["hash"], "provisioner": "echo", "name": "v1", "template_id": tid}))
+            .await;
+        assert_eq!((dup.status.as_u16(), dup.message()), (409, "A template version with name \"v1\" already exists for this template."));
+        // 7: template names are case-insensitive.
+        let (_, other) = template(&admin, "other", echo_template()).await;
+        let _ = other;
+        let v2 = admin.post("/api/v2/organizations/default/templateversions", &json!({"file_id": file["hash"], "provisioner": "echo"})).await;
+        let v2id = id(&v2.json);
+        wait_for(&admin, &format!("/api/v2/templateversions/{v2id}"), |j| j["job"]["status"] == "succeeded").await;
+        let d = admin.post("/api/v2/organizations/default/templates", &json!({"name": "Docker", "template_version_id": v2id})).await;
+        assert_eq!(d.status.as_u16(), 409, "{}", d.text);
+        assert_eq!(d.json["validations"][0]["field"], "name");
+        // 8: activating another template's version.
+        let others = admin.get("/api/v2/organizations/default/templates/other").await;
+        let a = admin.patch(&format!("/api/v2/templates/{tid}/versions"), &json!({"id": others.json["active_version_id"]})).await;
+        assert_eq!((a.status.as_u16(), a.message()), (400, "The provided template version doesn't belong to the specified template."));
+        // 9: delete with a live workspace, then without.
+        let w = admin.post("/api/v2/users/me/workspaces", &json!({"name": "dev", "template_id": tid})).await;
+        assert_eq!(w.status.as_u16(), 201, "{}", w.text);
+        let wid = id(&w.json);
+        wait_for(&admin, &format!("/api/v2/workspaces/{wid}"), |j| j["latest_build"]["status"] == "running").await;
+        let a = admin.delete(&format!("/api/v2/templates/{tid}")).await;
+        assert_eq!((a.status.as_u16(), a.message()), (400, "All workspaces must be deleted before a template can be removed."));
+        let b = admin.post(&format!("/api/v2/workspaces/{wid}/builds"), &json!({"transition": "delete"})).await;
+        assert_eq!(b.status.as_u16(), 201, "{}", b.text);
+        wait_for(&admin, &format!("/api/v2/workspaces/{wid}?include_deleted=true"), |j| j["latest_build"]["status"] == "deleted").await;
+        let a = admin.delete(&format!("/api/v2/templates/{tid}")).await;
+        assert_eq!((a.status.as_u16(), a.message()), (200, "Template has been deleted!"));
+        assert_eq!(admin.get(&format!("/api/v2/templates/{tid}")).await.status.as_u16(), 404);
+        let again = admin.post("/api/v2/organizations/default/templates", &json!({"name": "docker", "template_version_id": v2id})).await;
+        assert_eq!(again.status.as_u16(), 201, "{}", again.text);
+    }
+
+    /// 19–28, 30: workspaces and builds.
+    async fn workspaces_and_builds(db: TestDb) {
+        let (_srv, admin) = server(&db).await;
+        let (t, _) = template(&admin, "docker", echo_template()).await;
+        let tid = id(&t);
+        let w = admin.post("/api/v2/users/me/workspaces", &json!({"name": "dev", "template_id": tid})).await;
+        assert_eq!(w.status.as_u16(), 201, "{}", w.text);
+        assert_eq!(w.json["latest_build"]["build_number"], 1);
+        assert_eq!(w.json["latest_build"]["transition"], "start");
+        assert_eq!(w.json["latest_build"]["has_ai_task"], Value::Null);
+        let wid = id(&w.json);
+        let running = wait_for(&admin, &format!("/api/v2/workspaces/{wid}"), |j| j["latest_build"]["status"] == "running").await;
+        assert_eq!(running["latest_build"]["has_ai_task"], false);
+        assert_eq!(running["latest_build"]["resources"][0]["agents"][0]["name"], "main");
+        assert_eq!(running["outdated"], false);
+        // 20: duplicate name.
+        let dup = admin.post("/api/v2/users/me/workspaces", &json!({"name": "Dev", "template_id": tid})).await;
+        assert_eq!(dup.status.as_u16(), 409);
+        assert_eq!(dup.json, json!({"message": "Workspace \"Dev\" already exists.", "validations": [{"field": "name", "detail": "This value is already in use and should be unique."}]}));
+        // 21: both or neither template ids.
+        let a = admin.post("/api/v2/users/me/workspaces", &json!({"name": "x", "template_id": tid, "template_version_id": t["active_version_id"]})).await;
+        assert_eq!(a.status.as_u16(), 400);
+        let a = admin.post("/api/v2/users/me/workspaces", &json!({"name": "x"})).await;
+        assert_eq!((a.status.as_u16(), a.message()), (400, "Exactly one of template_id or template_version_id must be set."));
+        // 22: name rule.
+        let a = admin.post("/api/v2/users/me/workspaces", &json!({"name": "my_ws", "template_id": tid})).await;
+        assert_eq!((a.status.as_u16(), a.message(), a.detail()), (400, "Validation failed.", "Validation failed for tag \"workspace_name\" with value: \"my_ws\""));
+        // 26: orphan rules.
+        let a = admin.post(&format!("/api/v2/workspaces/{wid}/builds"), &json!({"transition": "stop", "orphan": true})).await;
+        assert_eq!((a.status.as_u16(), a.message()), (400, "Orphan is only permitted when deleting a workspace."));
+        // Stop, then the list filter, then delete.
+        let b = admin.post(&format!("/api/v2/workspaces/{wid}/builds"), &json!({"transition": "stop"})).await;
+        assert_eq!(b.status.as_u16(), 201, "{}", b.text);
+        assert_eq!(b.json["build_number"], 2);
+        let stopped = wait_for(&admin, &format!("/api/v2/workspaces/{wid}"), |j| j["latest_build"]["status"] == "stopped").await;
+        assert_eq!(stopped["latest_build"]["transition"], "stop");
+        let list = admin.get("/api/v2/workspaces?q=owner:me%20status:stopped").await;
+        assert_eq!(list.json["count"], 1, "{}", list.text);
+        assert_eq!(admin.get("/api/v2/workspaces?q=owner:me%20status:running").await.json["count"], 0);
+        let bad = admin.get("/api/v2/workspaces?q=foo:bar").await;
+        assert_eq!((bad.status.as_u16(), bad.message()), (400, "Invalid workspace search query."));
+        let builds = admin.get(&format!("/api/v2/workspaces/{wid}/builds")).await;
+        assert_eq!(builds.json[0]["build_number"], 2);
+        assert_eq!(builds.json[1]["build_number"], 1);
+        // 30: another member cannot see it.
+        let (_, bob) = admin.create_user("bob").await;
+        assert_eq!(bob.get(&format!("/api/v2/workspaces/{wid}")).await.status.as_u16(), 404);
+        assert_eq!(bob.get("/api/v2/workspaces").await.json["count"], 0);
+        // 26: an orphan delete finishes at once; 25: 410 and name reuse.
+        let o = admin.post(&format!("/api/v2/workspaces/{wid}/builds"), &json!({"transition": "delete", "orphan": true})).await;
+        assert_eq!(o.status.as_u16(), 201, "{}", o.text);
+        assert_eq!(o.json["status"], "deleted");
+        let gone = admin.get(&format!("/api/v2/workspaces/{wid}")).await;
+        assert_eq!(gone.status.as_u16(), 410);
+        assert!(gone.message().ends_with("specifying '?include_deleted=true' and trying again."), "{}", gone.text);
+        assert_eq!(admin.get(&format!("/api/v2/workspaces/{wid}?include_deleted=true")).await.status.as_u16(), 200);
+        let again = admin.post("/api/v2/users/me/workspaces", &json!({"name": "dev", "template_id": tid})).await;
+        assert_eq!(again.status.as_u16(), 201, "{}", again.text);
+    }
+
+    /// 24, 42: an active build blocks another; cancel rules.
+    async fn active_builds_and_cancel(db: TestDb) {
+        let (_srv, admin) = server(&db).await;
+        let slow = tar_of(&[("apply.json", &json!({"wait_for_cancel": true, "resources": []}).to_string()), ("plan.json", "{}")]);
+        let (t, _) = template(&admin, "slow", slow).await;
+        let w = admin.post("/api/v2/users/me/workspaces", &json!({"name": "busy", "template_id": id(&t)})).await;
+        let wid = id(&w.json);
+        let a = admin.post(&format!("/api/v2/workspaces/{wid}/builds"), &json!({"transition": "stop"})).await;
+        assert_eq!((a.status.as_u16(), a.message()), (409, "A workspace build is already active."));
+        let build = id(&w.json["latest_build"]);
+        wait_for(&admin, &format!("/api/v2/workspacebuilds/{build}"), |j| j["status"] == "starting").await;
+        let c = admin.patch(&format!("/api/v2/workspacebuilds/{build}/cancel"), &json!({})).await;
+        assert_eq!((c.status.as_u16(), c.message()), (200, "Job has been marked as canceled..."));
+        let again = admin.patch(&format!("/api/v2/workspacebuilds/{build}/cancel"), &json!({})).await;
+        assert_eq!((again.status.as_u16(), again.message()), (400, "Job has already been marked as canceled!"));
+        let done = wait_for(&admin, &format!("/api/v2/workspacebuilds/{build}"), |j| j["status"] == "canceled").await;
+        assert!(done["job"].get("error").is_none(), "{done}");
+        // A new build is allowed once the job is done.
+        let b = admin.post(&format!("/api/v2/workspaces/{wid}/builds"), &json!({"transition": "delete", "orphan": true})).await;
+        assert_eq!(b.status.as_u16(), 201, "{}", b.text);
+        let c = admin.patch(&format!("/api/v2/workspacebuilds/{}/cancel", id(&b.json)), &json!({})).await;
+        assert_eq!((c.status.as_u16(), c.message()), (400, "Job has already completed!"));
+        let logs = admin.get(&format!("/api/v2/workspacebuilds/{build}/logs?follow=true")).await;
+        assert_eq!((logs.status.as_u16(), logs.message()), (400, "Follow requires a WebSocket upgrade."));
+    }
+}
