@@ -23,7 +23,7 @@ fn method(m: &str) -> HttpMethod {
 /// The document. `Some(experiments)` leaves out routes of experiments that are off (the
 /// served copy); `None` documents every route (the committed copy).
 pub fn document(experiments: Option<&Experiments>) -> String {
-    let mut paths = PathsBuilder::new();
+    let mut items: std::collections::BTreeMap<&str, PathItem> = std::collections::BTreeMap::new();
     for route in ROUTES {
         if let (Some(enabled), Some(exp)) = (experiments, route.experiment)
             && !enabled.enabled(exp)
@@ -58,7 +58,18 @@ pub fn document(experiments: Option<&Experiments>) -> String {
                 Vec::<String>::new(),
             ));
         }
-        paths = paths.path(route.path, PathItem::new(method(route.method), op.build()));
+        // One PathItem per path, holding every method of that path.
+        let item = PathItem::new(method(route.method), op.build());
+        match items.get_mut(route.path) {
+            Some(existing) => existing.merge_operations(item),
+            None => {
+                items.insert(route.path, item);
+            }
+        }
+    }
+    let mut paths = PathsBuilder::new();
+    for (path, item) in items {
+        paths = paths.path(path, item);
     }
     let components = ComponentsBuilder::new()
         .security_scheme(
