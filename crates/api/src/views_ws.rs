@@ -1,6 +1,7 @@
 //! JSON shapes of the workspace area (04 §4.9), with Coder's field names.
 
 use chrono::{DateTime, Utc};
+use hangar_workspaces::agents::{AppStatus, StatusIndex};
 use hangar_workspaces::model::*;
 use hangar_workspaces::rules::build_status;
 use serde::Serialize;
@@ -171,7 +172,7 @@ fn agent_status(a: &WorkspaceAgent, now: DateTime<Utc>) -> &'static str {
     }
 }
 
-pub fn app_json(app: &WorkspaceApp) -> Value {
+pub fn app_json(app: &WorkspaceApp, statuses: &StatusIndex) -> Value {
     let mut v = json!({
         "id": app.id,
         "external": app.external,
@@ -184,7 +185,7 @@ pub fn app_json(app: &WorkspaceApp) -> Value {
         "health": app.health,
         "hidden": app.hidden,
         "open_in": app.open_in,
-        "statuses": [],
+        "statuses": statuses.for_app(app.id).into_iter().map(status_json).collect::<Vec<_>>(),
     });
     let obj = v.as_object_mut().expect("object literal");
     if let Some(u) = &app.url {
@@ -199,7 +200,7 @@ pub fn app_json(app: &WorkspaceApp) -> Value {
     v
 }
 
-pub fn agent_json(a: &WorkspaceAgent, now: DateTime<Utc>) -> Value {
+pub fn agent_json(a: &WorkspaceAgent, now: DateTime<Utc>, statuses: &StatusIndex) -> Value {
     let status = agent_status(a, now);
     let health = match status {
         "disconnected" => json!({"healthy": false, "reason": "agent has lost connection"}),
@@ -229,7 +230,7 @@ pub fn agent_json(a: &WorkspaceAgent, now: DateTime<Utc>) -> Value {
         "expanded_directory": a.expanded_directory,
         "version": a.version,
         "api_version": a.api_version,
-        "apps": a.apps.iter().map(app_json).collect::<Vec<_>>(),
+        "apps": a.apps.iter().map(|p| app_json(p, statuses)).collect::<Vec<_>>(),
         "connection_timeout_seconds": a.connection_timeout_seconds,
         "troubleshooting_url": a.troubleshooting_url,
         "subsystems": [],
@@ -240,7 +241,7 @@ pub fn agent_json(a: &WorkspaceAgent, now: DateTime<Utc>) -> Value {
     })
 }
 
-pub fn resource_json(r: &WorkspaceResource, now: DateTime<Utc>) -> Value {
+pub fn resource_json(r: &WorkspaceResource, now: DateTime<Utc>, statuses: &StatusIndex) -> Value {
     json!({
         "id": r.id,
         "created_at": r.created_at,
@@ -250,7 +251,7 @@ pub fn resource_json(r: &WorkspaceResource, now: DateTime<Utc>) -> Value {
         "name": r.name,
         "hide": r.hide,
         "icon": r.icon,
-        "agents": r.agents.iter().map(|a| agent_json(a, now)).collect::<Vec<_>>(),
+        "agents": r.agents.iter().map(|a| agent_json(a, now, statuses)).collect::<Vec<_>>(),
         "metadata": r.metadata,
         "daily_cost": r.daily_cost,
     })
@@ -261,6 +262,7 @@ pub fn build_json(
     template: Option<&Template>,
     owner_avatar_url: &str,
     now: DateTime<Utc>,
+    statuses: &StatusIndex,
 ) -> Value {
     let ctx = JobContext {
         template_version_name: b.template_version_name.clone(),
@@ -288,7 +290,7 @@ pub fn build_json(
         "initiator_name": b.initiator_name,
         "job": job_json(&b.job, &ctx),
         "reason": b.build.reason,
-        "resources": b.resources.iter().map(|r| resource_json(r, now)).collect::<Vec<_>>(),
+        "resources": b.resources.iter().map(|r| resource_json(r, now, statuses)).collect::<Vec<_>>(),
         "deadline": never_is_none(b.build.deadline),
         "max_deadline": never_is_none(b.build.max_deadline),
         "status": build_status(b.job.job.status, b.build.transition),
@@ -305,7 +307,7 @@ pub fn build_json(
     v
 }
 
-pub fn workspace_json(w: &WorkspaceRow, now: DateTime<Utc>) -> Value {
+pub fn workspace_json(w: &WorkspaceRow, now: DateTime<Utc>, statuses: &StatusIndex) -> Value {
     let ws = &w.workspace;
     let agents: Vec<&WorkspaceAgent> = w
         .latest_build
@@ -334,8 +336,8 @@ pub fn workspace_json(w: &WorkspaceRow, now: DateTime<Utc>) -> Value {
         "template_allow_user_cancel_workspace_jobs": w.template.allow_user_cancel_workspace_jobs,
         "template_active_version_id": w.template.active_version_id,
         "template_require_active_version": w.template.require_active_version,
-        "latest_build": w.latest_build.as_ref().map(|b| build_json(b, Some(&w.template), &w.owner_avatar_url, now)),
-        "latest_app_status": Value::Null,
+        "latest_build": w.latest_build.as_ref().map(|b| build_json(b, Some(&w.template), &w.owner_avatar_url, now, statuses)),
+        "latest_app_status": statuses.latest_for(ws.id).map(status_json),
         "outdated": w.latest_build.as_ref().is_some_and(|b| b.build.template_version_id != w.template.active_version_id),
         "name": ws.name,
         "autostart_schedule": ws.autostart_schedule,
@@ -359,4 +361,30 @@ pub struct LogJson<'a> {
     pub log_level: LogLevel,
     pub stage: &'a str,
     pub output: &'a str,
+}
+
+/// WorkspaceAppStatus (04 §4.9); `icon` and `needs_user_attention` are deprecated constants.
+pub fn status_json(s: &AppStatus) -> Value {
+    json!({
+        "id": s.id,
+        "created_at": s.created_at,
+        "workspace_id": s.workspace_id,
+        "agent_id": s.agent_id,
+        "app_id": s.app_id,
+        "state": s.state,
+        "message": s.message,
+        "uri": s.uri.clone().unwrap_or_default(),
+        "icon": "",
+        "needs_user_attention": false,
+    })
+}
+
+/// Every app id in the rows' latest builds.
+pub fn app_ids(rows: &[&BuildRow]) -> Vec<Uuid> {
+    rows.iter()
+        .flat_map(|b| &b.resources)
+        .flat_map(|r| &r.agents)
+        .flat_map(|a| &a.apps)
+        .map(|p| p.id)
+        .collect()
 }

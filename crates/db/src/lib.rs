@@ -4,6 +4,7 @@
 //! casts for SQLite, and [`sql::Ctx`] binds values in each backend's column types (00's
 //! registry): uuids and timestamps are text on SQLite, native on PostgreSQL.
 
+mod agents;
 mod connect;
 mod error;
 mod identity;

@@ -3,6 +3,7 @@
 //! storage is reached through [`store::WorkspaceStore`], provisioning through
 //! `hangar-provisioner`.
 
+pub mod agents;
 pub mod completion;
 pub mod daemons;
 

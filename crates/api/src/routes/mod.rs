@@ -1,6 +1,7 @@
 //! The route table. [`ROUTES`] documents every route (it feeds the OpenAPI document) and
 //! [`router`] mounts the same set; a test checks the two agree.
 
+mod agents;
 mod keys;
 mod orgs;
 mod platform;
@@ -54,6 +55,18 @@ const fn public(
         path,
         summary,
         tag,
+        public: true,
+        experiment: None,
+    }
+}
+
+/// A route of the agent API: authenticated by an agent token, not a session.
+const fn agent(method: &'static str, path: &'static str, summary: &'static str) -> RouteDoc {
+    RouteDoc {
+        method,
+        path,
+        summary,
+        tag: "Agents",
         public: true,
         experiment: None,
     }
@@ -426,6 +439,57 @@ pub const ROUTES: &[RouteDoc] = &[
         "Cancel a workspace build",
         "Builds",
     ),
+    r(
+        "GET",
+        "/api/v2/workspaceagents/{workspaceagent}",
+        "Get a workspace agent",
+        "Agents",
+    ),
+    agent(
+        "GET",
+        "/api/v2/workspaceagents/me/manifest",
+        "Get the agent manifest",
+    ),
+    agent(
+        "POST",
+        "/api/v2/workspaceagents/me/startup",
+        "Report agent startup",
+    ),
+    agent(
+        "POST",
+        "/api/v2/workspaceagents/me/heartbeat",
+        "Agent heartbeat",
+    ),
+    agent(
+        "POST",
+        "/api/v2/workspaceagents/me/report-lifecycle",
+        "Report the agent lifecycle state",
+    ),
+    agent(
+        "POST",
+        "/api/v2/workspaceagents/me/app-health",
+        "Report app health",
+    ),
+    agent(
+        "PATCH",
+        "/api/v2/workspaceagents/me/app-status",
+        "Report an app status",
+    ),
+    agent(
+        "POST",
+        "/api/v2/workspaceagents/me/subagents",
+        "Create a sub agent",
+    ),
+    agent(
+        "GET",
+        "/api/v2/workspaceagents/me/subagents",
+        "List sub agents",
+    ),
+    agent(
+        "DELETE",
+        "/api/v2/workspaceagents/me/subagents/{id}",
+        "Delete a sub agent",
+    ),
 ];
 
 /// The whole application router.
@@ -608,10 +672,47 @@ pub fn router(state: AppState) -> Router {
             "/api/v2/workspacebuilds/{workspacebuild}/cancel",
             patch(workspaces::cancel_build),
         )
+        .route(
+            "/api/v2/workspaceagents/{workspaceagent}",
+            get(agents::get_agent),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require));
+
+    let agent_routes = Router::new()
+        .route("/api/v2/workspaceagents/me/manifest", get(agents::manifest))
+        .route("/api/v2/workspaceagents/me/startup", post(agents::startup))
+        .route(
+            "/api/v2/workspaceagents/me/heartbeat",
+            post(agents::heartbeat),
+        )
+        .route(
+            "/api/v2/workspaceagents/me/report-lifecycle",
+            post(agents::report_lifecycle),
+        )
+        .route(
+            "/api/v2/workspaceagents/me/app-health",
+            post(agents::app_health),
+        )
+        .route(
+            "/api/v2/workspaceagents/me/app-status",
+            patch(agents::app_status),
+        )
+        .route(
+            "/api/v2/workspaceagents/me/subagents",
+            post(agents::create_sub_agent).get(agents::list_sub_agents),
+        )
+        .route(
+            "/api/v2/workspaceagents/me/subagents/{id}",
+            axum::routing::delete(agents::delete_sub_agent),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            agents::require_agent,
+        ));
 
     public
         .merge(protected)
+        .merge(agent_routes)
         .fallback(observe::not_found)
         .method_not_allowed_fallback(observe::method_not_allowed)
         .layer(middleware::from_fn_with_state(

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use hangar_core::wire::{self, Validation};
 use hangar_identity::IdentityStore;
 use hangar_identity::service::Caller;
+use hangar_workspaces::agents::StatusIndex;
 use hangar_workspaces::model::*;
 use hangar_workspaces::rules::parse_workspace_query;
 use hangar_workspaces::service::{CreateBuild, CreateTemplate, CreateVersion, CreateWorkspace};
@@ -174,7 +175,10 @@ pub async fn version_resources(
         .version_resources(&caller, parse_id(&id, "templateversion")?)
         .await?;
     let now = state.workspaces.now();
-    Ok(Json(res.iter().map(|r| resource_json(r, now)).collect()))
+    let none = StatusIndex::default();
+    Ok(Json(
+        res.iter().map(|r| resource_json(r, now, &none)).collect(),
+    ))
 }
 
 pub async fn version_parameters(
@@ -452,6 +456,19 @@ pub async fn delete_template(
 
 // ---------------------------------------------------------------- workspaces
 
+/// Loads app statuses for the rows in two queries.
+async fn statuses_for(state: &AppState, rows: &[&WorkspaceRow]) -> ApiResult<StatusIndex> {
+    let builds: Vec<&BuildRow> = rows
+        .iter()
+        .filter_map(|r| r.latest_build.as_ref())
+        .collect();
+    let ws_ids = rows.iter().map(|r| r.workspace.id).collect();
+    Ok(state
+        .workspaces
+        .status_index(ws_ids, app_ids(&builds))
+        .await?)
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct CreateWorkspaceRequest {
@@ -526,9 +543,10 @@ async fn create_workspace_for(
             },
         )
         .await?;
+    let statuses = statuses_for(state, &[&row]).await?;
     Ok((
         StatusCode::CREATED,
-        Json(workspace_json(&row, state.workspaces.now())),
+        Json(workspace_json(&row, state.workspaces.now(), &statuses)),
     )
         .into_response())
 }
@@ -587,8 +605,9 @@ pub async fn list_workspaces(
     query.id = filter.id;
     let (rows, count) = state.workspaces.list_workspaces(&caller, query).await?;
     let now = state.workspaces.now();
+    let statuses = statuses_for(&state, &rows.iter().collect::<Vec<_>>()).await?;
     Ok(Json(
-        json!({"workspaces": rows.iter().map(|r| workspace_json(r, now)).collect::<Vec<_>>(), "count": count}),
+        json!({"workspaces": rows.iter().map(|r| workspace_json(r, now, &statuses)).collect::<Vec<_>>(), "count": count}),
     ))
 }
 
@@ -615,7 +634,12 @@ pub async fn get_workspace(
     check_query(errors)?;
     let w = resolve_workspace(&state, &caller, &id, include_deleted).await?;
     let row = state.workspaces.workspace_row(w.id).await?;
-    Ok(Json(workspace_json(&row, state.workspaces.now())))
+    let statuses = statuses_for(&state, &[&row]).await?;
+    Ok(Json(workspace_json(
+        &row,
+        state.workspaces.now(),
+        &statuses,
+    )))
 }
 
 pub async fn get_workspace_by_name(
@@ -629,7 +653,12 @@ pub async fn get_workspace_by_name(
         .workspace_by_name(&caller, &owner, &name)
         .await?;
     let row = state.workspaces.workspace_row(w.id).await?;
-    Ok(Json(workspace_json(&row, state.workspaces.now())))
+    let statuses = statuses_for(&state, &[&row]).await?;
+    Ok(Json(workspace_json(
+        &row,
+        state.workspaces.now(),
+        &statuses,
+    )))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -654,7 +683,18 @@ async fn build_value(state: &AppState, b: &BuildRow) -> Value {
         None => None,
     };
     let (_, _, avatar) = creator(state, b.workspace_owner_id).await;
-    build_json(b, template.as_ref(), &avatar, state.workspaces.now())
+    let statuses = state
+        .workspaces
+        .status_index(vec![], app_ids(&[b]))
+        .await
+        .unwrap_or_default();
+    build_json(
+        b,
+        template.as_ref(),
+        &avatar,
+        state.workspaces.now(),
+        &statuses,
+    )
 }
 
 pub async fn create_build(
@@ -753,10 +793,14 @@ pub async fn build_resources(
         .build(&caller, parse_id(&id, "workspacebuild")?)
         .await?;
     let now = state.workspaces.now();
+    let statuses = state
+        .workspaces
+        .status_index(vec![], app_ids(&[&b]))
+        .await?;
     Ok(Json(json!(
         b.resources
             .iter()
-            .map(|r| resource_json(r, now))
+            .map(|r| resource_json(r, now, &statuses))
             .collect::<Vec<_>>()
     )))
 }

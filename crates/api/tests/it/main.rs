@@ -1,5 +1,6 @@
 //! HTTP tests against the real router on 127.0.0.1, each on SQLite and PostgreSQL.
 
+mod agents;
 mod auth;
 mod openapi;
 mod orgs;
