@@ -74,6 +74,13 @@ pub struct ServerArgs {
     /// Built-in provisioner daemons per replica (0 = none).
     #[arg(long, env = "HANGAR_PROVISIONER_DAEMONS", default_value_t = 3)]
     pub provisioner_daemons: usize,
+    /// A `canceling` job older than this is completed as canceled.
+    #[arg(
+        long,
+        env = "HANGAR_PROVISIONER_FORCE_CANCEL_INTERVAL",
+        default_value = "10m"
+    )]
+    pub provisioner_force_cancel_interval: String,
     /// Comma list of CIDRs whose forwarding headers are trusted.
     #[arg(long, env = "HANGAR_PROXY_TRUSTED_ORIGINS", default_value = "")]
     pub proxy_trusted_origins: String,
@@ -216,6 +223,51 @@ fn api_config(args: &ServerArgs) -> anyhow::Result<ApiConfig> {
     Ok(config)
 }
 
+/// The background loops of 04 §6.5 and §6.12: each pass is idempotent and safe on several
+/// replicas; an error is logged and the loop goes on.
+fn spawn_loops(
+    state: &AppState,
+    force_cancel: TimeDelta,
+    stop: hangar_provisioner::CancelToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let hung = {
+        let ws = state.workspaces.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(30));
+            while !stop.is_canceled() {
+                tick.tick().await;
+                match ws.hung_jobs_tick(force_cancel).await {
+                    Ok(ids) if !ids.is_empty() => {
+                        tracing::warn!(count = ids.len(), "failed hung provisioner jobs")
+                    }
+                    Ok(_) => tracing::debug!("hung job pass done"),
+                    Err(e) => tracing::warn!(error = %e, "hung job pass failed"),
+                }
+            }
+        })
+    };
+    let lifecycle = {
+        let ws = state.workspaces.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            while !stop.is_canceled() {
+                tick.tick().await;
+                match ws.lifecycle_tick().await {
+                    Ok(r) => tracing::debug!(
+                        started = r.autostarted.len(),
+                        stopped = r.autostopped.len(),
+                        errors = r.errors,
+                        "lifecycle pass done"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "lifecycle pass failed"),
+                }
+            }
+        })
+    };
+    vec![hung, lifecycle]
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -272,6 +324,12 @@ pub async fn run(args: &ServerArgs) -> anyhow::Result<()> {
         .await
         .context("start the built-in provisioner daemons")?;
 
+    let force_cancel = go_duration(
+        "provisioner-force-cancel-interval",
+        &args.provisioner_force_cancel_interval,
+    )?;
+    let loops = spawn_loops(&state, force_cancel, daemons_shutdown.clone());
+
     let listener = tokio::net::TcpListener::bind(&args.http_address)
         .await
         .with_context(|| format!("bind --http-address {}", args.http_address))?;
@@ -297,6 +355,9 @@ pub async fn run(args: &ServerArgs) -> anyhow::Result<()> {
     }
     // Daemons finish (or fail) their running jobs before the database closes.
     daemons_shutdown.cancel();
+    for l in loops {
+        l.abort();
+    }
     for d in daemons {
         let _ = d.await;
     }

@@ -8,6 +8,7 @@ mod agents;
 mod connect;
 mod error;
 mod identity;
+mod loops;
 mod migrate;
 pub mod schema;
 pub mod sql;

@@ -254,8 +254,10 @@ impl Db {
         let j = job_from(&row)?;
         let held = match daemon {
             Some(d) => j.worker_id == Some(d) && j.completed_at.is_none(),
-            // Orphan deletes: inserted already finished and completed without a daemon.
-            None => j.worker_id.is_none(),
+            // Orphan deletes: inserted already finished (started and completed, no worker, no
+            // error, not canceled) and completed without a daemon. A pending or canceled job
+            // has no worker either, but nobody holds it.
+            None => j.worker_id.is_none() && j.status == JobStatus::Succeeded,
         };
         if !held {
             return Err(StoreError::Conflict {
@@ -1629,6 +1631,21 @@ impl WorkspaceStore for Db {
             return Ok(vec![]);
         }
         let c = &self.ctx;
+        // Jobs are read before builds and resources: completion writes all three in one
+        // transaction, so a job seen completed implies its build's fields are visible.
+        let mut p = Params::default();
+        let id_list = list(c, &mut p, &ids);
+        let job_ids = c
+            .all(
+                &self.conn,
+                &format!("SELECT job_id FROM workspace_builds WHERE id IN ({id_list})"),
+                p.values,
+            )
+            .await?
+            .iter()
+            .map(|r| r.uuid("job_id"))
+            .collect::<R<Vec<_>>>()?;
+        let jobs = self.queue_positions(job_ids.clone(), now).await?;
         let mut p = Params::default();
         let id_list = list(c, &mut p, &ids);
         let rows = c
@@ -1655,8 +1672,6 @@ impl WorkspaceStore for Db {
                 r.string("initiator_name")?,
             ));
         }
-        let job_ids: Vec<Uuid> = builds.iter().map(|b| b.0.job_id).collect();
-        let jobs = self.queue_positions(job_ids.clone(), now).await?;
         let resources = self.resources_of_jobs(&job_ids).await?;
         let mut out = vec![];
         for (
@@ -1758,6 +1773,21 @@ impl WorkspaceStore for Db {
         )
         .await?;
         Ok(())
+    }
+
+    async fn lifecycle_candidates(&self, now: DateTime<Utc>) -> R<Option<Vec<Uuid>>> {
+        self.lifecycle_candidates_impl(now).await
+    }
+
+    async fn fail_hung_jobs(
+        &self,
+        hung_before: DateTime<Utc>,
+        cancel_before: DateTime<Utc>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> R<Vec<Uuid>> {
+        self.fail_hung_jobs_impl(hung_before, cancel_before, error, now)
+            .await
     }
 }
 

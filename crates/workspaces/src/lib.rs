@@ -8,6 +8,7 @@ pub mod completion;
 pub mod daemons;
 
 pub mod error;
+pub mod lifecycle;
 pub mod model;
 pub mod rules;
 pub mod service;

@@ -414,6 +414,13 @@ impl<S: WorkspaceStore, C: Clock + ?Sized> Workspaces<S, C> {
             return Err(WorkspaceError::NotFound);
         }
         let job = self.queued(v.job_id).await?;
+        // The version was read before the job: if the job finished in between, read the
+        // version again so its completion fields (readme, has_ai_task) match the job.
+        let v = if job.job.status.is_completed() {
+            self.store.version_by_id(id).await?.unwrap_or(v)
+        } else {
+            v
+        };
         Ok((v, job))
     }
 
@@ -761,6 +768,13 @@ impl<S: WorkspaceStore, C: Clock + ?Sized> Workspaces<S, C> {
             last_used_at: now,
             automatic_updates: req.automatic_updates.unwrap_or(AutomaticUpdates::Never),
             next_start_at: None,
+        };
+        let ws = Workspace {
+            next_start_at: ws
+                .autostart_schedule
+                .as_deref()
+                .and_then(|s| crate::lifecycle::next_start(s, now)),
+            ..ws
         };
         let params = self
             .resolve_parameters(version_id, &[], &req.rich_parameter_values)
@@ -1226,9 +1240,11 @@ impl<S: WorkspaceStore, C: Clock + ?Sized> Workspaces<S, C> {
             .filter(|s| !s.is_empty())
             .map(|s| validate_schedule(&s))
             .transpose()?;
-        self.store
-            .set_autostart(ws.id, schedule, None, self.now())
-            .await?;
+        let now = self.now();
+        let next = schedule
+            .as_deref()
+            .and_then(|s| crate::lifecycle::next_start(s, now));
+        self.store.set_autostart(ws.id, schedule, next, now).await?;
         Ok(())
     }
 }
@@ -1283,6 +1299,10 @@ pub fn validate_schedule(s: &str) -> Result<String> {
     };
     if !(field_ok(min, 59) && field_ok(hour, 23) && *dom == "*" && *mon == "*" && field_ok(dow, 7))
     {
+        return Err(bad());
+    }
+    // The zone must exist and croner must accept it: the executor relies on both.
+    if crate::lifecycle::next_start(s, DateTime::<Utc>::UNIX_EPOCH).is_none() {
         return Err(bad());
     }
     Ok(s.to_string())

@@ -249,6 +249,25 @@ pub trait WorkspaceStore: Send + Sync + 'static {
         ttl: Option<i64>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = R<()>> + Send;
+
+    // --- background loops ---
+    /// Live, non-prebuild workspaces whose latest build may need an autostop (deadline
+    /// passed) or autostart (`next_start_at` passed). `None` when another replica holds
+    /// advisory lock 21.
+    fn lifecycle_candidates(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = R<Option<Vec<Uuid>>>> + Send;
+    /// Completes `running` jobs not updated since `hung_before` with `error`, and
+    /// `canceling` ones not updated since `cancel_before` as canceled; builds keep the
+    /// previous build's state. Empty when another replica holds lock 20.
+    fn fail_hung_jobs(
+        &self,
+        hung_before: DateTime<Utc>,
+        cancel_before: DateTime<Utc>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = R<Vec<Uuid>>> + Send;
 }
 
 /// A resolved workspace listing query.

@@ -96,6 +96,19 @@ pub fn api_status(err: &anyhow::Error) -> Option<StatusCode> {
     err.downcast_ref::<ApiError>().map(|e| e.status)
 }
 
+/// How long an upload may take; uploads can be up to 100 MiB, more than the default allows.
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The body of one request.
+enum Payload<'a> {
+    Empty,
+    Json(&'a Value),
+    Raw {
+        content_type: &'a str,
+        bytes: Vec<u8>,
+    },
+}
+
 /// An HTTP client bound to one deployment and, optionally, one session token.
 #[derive(Debug, Clone)]
 pub struct ApiClient {
@@ -143,36 +156,68 @@ impl ApiClient {
     }
 
     pub async fn get(&self, segments: &[&str]) -> Result<Value> {
-        self.send(Method::GET, self.endpoint(segments)?, None).await
+        self.send(Method::GET, self.endpoint(segments)?, Payload::Empty)
+            .await
     }
 
     pub async fn get_url(&self, url: Url) -> Result<Value> {
-        self.send(Method::GET, url, None).await
+        self.send(Method::GET, url, Payload::Empty).await
     }
 
     pub async fn post(&self, segments: &[&str], body: &Value) -> Result<Value> {
-        self.send(Method::POST, self.endpoint(segments)?, Some(body))
+        self.send(Method::POST, self.endpoint(segments)?, Payload::Json(body))
+            .await
+    }
+
+    /// POSTs raw bytes (an archive upload) with the given content type.
+    pub async fn post_bytes(
+        &self,
+        segments: &[&str],
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Value> {
+        let payload = Payload::Raw {
+            content_type,
+            bytes,
+        };
+        self.send(Method::POST, self.endpoint(segments)?, payload)
+            .await
+    }
+
+    pub async fn patch(&self, segments: &[&str], body: &Value) -> Result<Value> {
+        self.send(Method::PATCH, self.endpoint(segments)?, Payload::Json(body))
             .await
     }
 
     pub async fn put(&self, segments: &[&str]) -> Result<Value> {
-        self.send(Method::PUT, self.endpoint(segments)?, None).await
+        self.send(Method::PUT, self.endpoint(segments)?, Payload::Empty)
+            .await
     }
 
     pub async fn delete(&self, segments: &[&str]) -> Result<Value> {
-        self.send(Method::DELETE, self.endpoint(segments)?, None)
+        self.send(Method::DELETE, self.endpoint(segments)?, Payload::Empty)
             .await
     }
 
     /// Sends one request; a 2xx body is parsed as JSON (empty → `null`), anything else
     /// becomes an [`ApiError`].
-    async fn send(&self, method: Method, url: Url, body: Option<&Value>) -> Result<Value> {
+    async fn send(&self, method: Method, url: Url, body: Payload<'_>) -> Result<Value> {
         let mut request = self.http.request(method.clone(), url.clone());
         if let Some(token) = &self.token {
             request = request.header(SESSION_HEADER, token);
         }
-        if let Some(body) = body {
-            request = request.json(body);
+        match body {
+            Payload::Empty => {}
+            Payload::Json(body) => request = request.json(body),
+            Payload::Raw {
+                content_type,
+                bytes,
+            } => {
+                request = request
+                    .header(reqwest::header::CONTENT_TYPE, content_type)
+                    .timeout(UPLOAD_TIMEOUT)
+                    .body(bytes);
+            }
         }
         let response = request.send().await.map_err(|e| {
             anyhow!(

@@ -1,19 +1,24 @@
 //! The command-line client half of `hangar`: `login`, `logout`, `whoami`, `users`,
-//! `organizations` and `tokens`, all thin callers of the `/api/v2` HTTP API (02 §5).
+//! `organizations` and `tokens` (02 §5), `templates` and the workspace commands (04 §5), all
+//! thin callers of the `/api/v2` HTTP API.
 //!
 //! Everything a command prints goes through [`Io`], so the commands can be driven in-process
 //! with captured output as well as from a terminal.
 
+mod archive;
 mod config;
 pub(crate) mod duration;
 mod http;
+mod jobs;
 mod login;
 mod models;
 mod orgs;
 mod output;
+mod templates;
 mod term;
 mod tokens;
 mod users;
+mod workspaces;
 
 use std::path::PathBuf;
 
@@ -46,7 +51,8 @@ pub struct GlobalArgs {
     )]
     pub token: Option<String>,
 
-    /// Output format of list and show commands.
+    /// Output format of list and show commands; with json, commands that build print the
+    /// resulting object and stream their logs on stderr.
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table, global = true)]
     pub output: OutputFormat,
 
@@ -78,6 +84,27 @@ pub enum ClientCommand {
     /// Manage personal access tokens.
     #[command(subcommand, visible_alias = "token")]
     Tokens(tokens::TokensCommand),
+    /// Manage templates.
+    #[command(subcommand, visible_alias = "template")]
+    Templates(templates::TemplatesCommand),
+    /// Create a workspace from a template.
+    Create(workspaces::CreateArgs),
+    /// List workspaces.
+    #[command(visible_alias = "ls")]
+    List(workspaces::ListArgs),
+    /// Show a workspace: its build, resources, agents and apps.
+    Show {
+        /// The workspace: `name` or `owner/name`.
+        #[arg(value_parser = workspaces::parse_workspace_ref)]
+        workspace: workspaces::WorkspaceRef,
+    },
+    /// Start a workspace.
+    Start(workspaces::BuildArgs),
+    /// Stop a workspace.
+    Stop(workspaces::BuildArgs),
+    /// Delete a workspace.
+    #[command(visible_alias = "rm")]
+    Delete(workspaces::DeleteArgs),
 }
 
 /// Runs one client command against the real stdin, stdout and stderr.
@@ -93,6 +120,10 @@ pub async fn run(cmd: ClientCommand, global: &GlobalArgs) -> Result<()> {
     );
     let result = run_with_io(cmd, global, &mut io).await;
     io.flush()?;
+    if result.as_ref().is_err_and(|e| e.is::<jobs::Interrupted>()) {
+        // A second Ctrl-C while following a job: stop at once, as the shell expects.
+        std::process::exit(130);
+    }
     result
 }
 
@@ -109,6 +140,17 @@ pub async fn run_with_io(cmd: ClientCommand, global: &GlobalArgs, io: &mut Io<'_
         ClientCommand::Users(cmd) => users::run(&ctx, io, cmd).await,
         ClientCommand::Organizations(cmd) => orgs::run(&ctx, io, cmd).await,
         ClientCommand::Tokens(cmd) => tokens::run(&ctx, io, cmd).await,
+        ClientCommand::Templates(cmd) => templates::run(&ctx, io, cmd).await,
+        ClientCommand::Create(args) => workspaces::create(&ctx, io, args).await,
+        ClientCommand::List(args) => workspaces::list(&ctx, io, args).await,
+        ClientCommand::Show { workspace } => workspaces::show(&ctx, io, &workspace).await,
+        ClientCommand::Start(args) => {
+            workspaces::start_or_stop(&ctx, io, args, workspaces::Transition::Start).await
+        }
+        ClientCommand::Stop(args) => {
+            workspaces::start_or_stop(&ctx, io, args, workspaces::Transition::Stop).await
+        }
+        ClientCommand::Delete(args) => workspaces::delete(&ctx, io, args).await,
     }
 }
 
@@ -211,7 +253,63 @@ mod tests {
     }
 
     #[test]
+    fn template_and_workspace_commands_parse() -> Result<(), clap::Error> {
+        let cli = parse(&[
+            "templates",
+            "push",
+            "echo",
+            "-d",
+            "/tmp/t",
+            "--provisioner",
+            "echo",
+            "--variable",
+            "a=1",
+            "--activate=false",
+            "-y",
+        ])?;
+        let ClientCommand::Templates(templates::TemplatesCommand::Push(push)) = cli.command else {
+            panic!("not a push: {:?}", cli.command);
+        };
+        let debug = format!("{push:?}");
+        assert!(debug.contains("activate: false") && debug.contains("Some(\"echo\")"));
+        // A bare `--activate` means true and never swallows the template name.
+        let cli = parse(&["templates", "push", "--activate", "echo"])?;
+        let debug = format!("{:?}", cli.command);
+        assert!(debug.contains("activate: true") && debug.contains("Some(\"echo\")"));
+
+        assert!(matches!(
+            parse(&["show", "alice/dev"])?.command,
+            ClientCommand::Show { ref workspace } if workspace.owner == "alice" && workspace.name == "dev"
+        ));
+        assert!(matches!(
+            parse(&["delete", "dev", "-y", "--orphan"])?.command,
+            ClientCommand::Delete(_)
+        ));
+        assert!(matches!(
+            parse(&[
+                "create",
+                "dev",
+                "-t",
+                "echo",
+                "--parameter",
+                "region=eu",
+                "-y"
+            ])?
+            .command,
+            ClientCommand::Create(_)
+        ));
+        assert!(matches!(
+            parse(&["ls", "--all"])?.command,
+            ClientCommand::List(_)
+        ));
+        Ok(())
+    }
+
+    #[test]
     fn bad_values_are_refused_by_the_parser() {
+        assert!(parse(&["show", "a/b/c"]).is_err());
+        assert!(parse(&["create", "dev", "--parameter", "novalue"]).is_err());
+        assert!(parse(&["templates", "push", "--provisioner", "docker"]).is_err());
         assert!(parse(&["tokens", "create", "--lifetime", "30 days"]).is_err());
         assert!(parse(&["users", "create", "--login-type", "github"]).is_err());
         assert!(parse(&["-o", "yaml", "users", "list"]).is_err());

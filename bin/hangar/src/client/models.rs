@@ -71,6 +71,141 @@ pub struct Member {
     pub global_roles: Vec<Role>,
 }
 
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Template {
+    pub id: String,
+    pub name: String,
+    pub organization_name: String,
+    pub active_version_id: String,
+    pub active_user_count: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TemplateVersion {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+    pub created_by: CreatedBy,
+    pub job: ProvisionerJob,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct CreatedBy {
+    pub username: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ProvisionerJob {
+    pub id: String,
+    pub status: String,
+    pub error: Option<String>,
+    pub queue_position: i64,
+    pub queue_size: i64,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+}
+
+impl ProvisionerJob {
+    /// Whether the job has reached a final status.
+    pub fn is_completed(&self) -> bool {
+        matches!(self.status.as_str(), "succeeded" | "failed" | "canceled")
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ProvisionerJobLog {
+    pub id: i64,
+    pub log_level: String,
+    pub stage: String,
+    pub output: String,
+}
+
+/// The parameters of a template version the user may have to fill in.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TemplateVersionParameter {
+    pub name: String,
+    pub display_name: String,
+    pub description: String,
+    pub required: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Workspace {
+    pub id: String,
+    pub name: String,
+    pub owner_name: String,
+    pub template_name: String,
+    pub latest_build: Option<WorkspaceBuild>,
+    pub latest_app_status: Option<WorkspaceAppStatus>,
+    pub outdated: bool,
+    pub health: WorkspaceHealth,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct WorkspaceHealth {
+    pub healthy: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct WorkspaceBuild {
+    pub id: String,
+    pub build_number: i64,
+    pub status: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub job: ProvisionerJob,
+    pub resources: Vec<WorkspaceResource>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct WorkspaceResource {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub resource_type: String,
+    pub hide: bool,
+    pub agents: Vec<WorkspaceAgent>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct WorkspaceAgent {
+    pub name: String,
+    pub status: String,
+    pub lifecycle_state: String,
+    pub apps: Vec<WorkspaceApp>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct WorkspaceApp {
+    pub id: String,
+    pub slug: String,
+    pub health: String,
+    pub url: Option<String>,
+    pub command: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct WorkspaceAppStatus {
+    pub app_id: String,
+    pub state: String,
+    pub message: String,
+}
+
 /// Reads a typed view out of a response, naming what was expected when it does not fit.
 pub fn decode<T: DeserializeOwned>(value: &Value, what: &str) -> Result<T> {
     T::deserialize(value)

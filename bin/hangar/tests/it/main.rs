@@ -1,10 +1,11 @@
 //! End-to-end tests of the real `hangar` binary: server start-up, migrations, and the CLI
-//! against a live server (02 §11 items 31–32).
+//! against a live server (02 §11 items 31–32; 04 §5).
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 fn hangar() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_hangar"));
@@ -295,4 +296,223 @@ fn cli_against_a_live_server() {
     assert!(status.success(), "server exit status {status:?}");
     std::fs::remove_dir_all(data).ok();
     std::fs::remove_dir_all(config).ok();
+}
+
+/// Runs `cmd` with stdin closed, killing it (and failing the test) after `limit`.
+fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
+    let shown = format!("{:?}", cmd.get_args().collect::<Vec<_>>());
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            pipe.read_to_end(&mut bytes).ok();
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
+            panic!("hangar {shown} did not finish within {limit:?}; stderr: {err}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
+/// The echo template of 04 §11: resource `dev` (`hangar_test`), agent `main`, app `code`.
+const ECHO_APPLY: &str = r#"{"resources":[{"name":"dev","type":"hangar_test","agents":[{"name":"main","operating_system":"linux","architecture":"amd64","apps":[{"id":"a","slug":"code","url":"http://localhost:13337"}]}]}]}"#;
+
+/// The last non-empty line of `text`.
+fn last_line(text: &str) -> &str {
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+}
+
+/// Asserts `line` is `<prefix><RFC 3339 time>!`.
+fn assert_timed_line(line: &str, prefix: &str) {
+    let time = line
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_suffix('!'))
+        .unwrap_or_else(|| panic!("{line:?} is not {prefix:?}<time>!"));
+    assert!(
+        time.len() >= 20 && time.as_bytes()[4] == b'-' && time.as_bytes()[10] == b'T',
+        "{time:?} is not RFC 3339"
+    );
+}
+
+#[test]
+fn templates_and_workspaces_against_a_live_server() {
+    let data = tmpdir("ws-data");
+    let config = tmpdir("ws-config");
+    let template = tmpdir("ws-template");
+    std::fs::write(template.join("apply.json"), ECHO_APPLY).unwrap();
+    std::fs::create_dir_all(template.join(".terraform")).unwrap();
+    std::fs::write(template.join(".terraform/ignored"), "not uploaded").unwrap();
+    let broken = tmpdir("ws-broken");
+    std::fs::write(
+        broken.join("plan.json"),
+        r#"{"logs":[{"level":"error","stage":"Planning","output":"about to fail"}],"error":"boom"}"#,
+    )
+    .unwrap();
+    let server = Server::start(&data);
+
+    let cli = |args: &[&str]| {
+        let mut cmd = hangar();
+        cmd.env("HANGAR_CONFIG_DIR", &config).args(args);
+        let o = run_bounded(cmd, Duration::from_secs(120));
+        let (out, err) = text(&o);
+        (o.status.code().unwrap_or(-1), out, err)
+    };
+    let (code, out, err) = cli(&[
+        "login",
+        &server.url,
+        "--first-user-username",
+        "admin",
+        "--first-user-email",
+        "admin@example.com",
+        "--first-user-password",
+        "SomeSecurePassword!",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let (code, _, err) = cli(&["templates", "list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("No templates found."), "{err}");
+
+    let dir = template.to_str().unwrap();
+    let push = [
+        "templates",
+        "push",
+        "echo",
+        "-d",
+        dir,
+        "--provisioner",
+        "echo",
+        "-y",
+    ];
+    let (code, out, err) = cli(&push);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("==> Done ["), "{out}");
+    assert_timed_line(
+        last_line(&out),
+        "The \"echo\" template has been created at ",
+    );
+    // Pushing again makes a new version and activates it.
+    let (code, out, err) = cli(&push);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_timed_line(last_line(&out), "Updated version at ");
+
+    let (code, out, err) = cli(&["templates", "list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("NAME  ") && out.contains("ORGANIZATION NAME"),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("echo ") && l.ends_with("developer(s)")),
+        "{out}"
+    );
+    let (code, out, err) = cli(&["templates", "versions", "echo"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 3, "{out}");
+    assert!(out.contains("succeeded") && out.contains("Active"), "{out}");
+
+    let (code, out, err) = cli(&[
+        "templates",
+        "push",
+        "broken",
+        "-d",
+        broken.to_str().unwrap(),
+        "--provisioner",
+        "echo",
+        "-y",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("    about to fail"), "{out}");
+    let last = last_line(&err);
+    assert!(
+        last.starts_with("error: template import failed: ") && last.contains("boom"),
+        "{err}"
+    );
+
+    let (code, out, err) = cli(&["create", "dev", "-t", "echo", "-y"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("==> Done ["), "{out}");
+    assert_timed_line(last_line(&out), "The dev workspace has been created at ");
+
+    let (code, out, err) = cli(&["list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("WORKSPACE  TEMPLATE  STATUS   HEALTHY  LAST BUILT"),
+        "{out}"
+    );
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("admin/dev "))
+        .unwrap_or("");
+    assert!(row.contains("echo") && row.contains("running"), "{out}");
+    let (code, out, err) = cli(&["list", "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{out}");
+
+    let (code, out, err) = cli(&["show", "dev"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().next(), Some("dev (running, build 1)"), "{out}");
+    assert!(
+        out.contains("hangar_test.dev") && out.contains("main"),
+        "{out}"
+    );
+    assert!(
+        out.contains("code  ") && out.contains("http://localhost:13337"),
+        "{out}"
+    );
+    assert_eq!(last_line(&out), "Latest app status: none", "{out}");
+    let (code, out, err) = cli(&["show", "admin/dev", "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["latest_build"]["build_number"], 1);
+
+    let (code, out, err) = cli(&["stop", "dev"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_timed_line(last_line(&out), "The dev workspace has been stopped at ");
+    let (_, out, _) = cli(&["show", "dev"]);
+    assert_eq!(out.lines().next(), Some("dev (stopped, build 2)"), "{out}");
+
+    // Without a terminal, deleting needs -y.
+    let (code, out, err) = cli(&["delete", "dev"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("-y"), "{err}");
+    let (code, out, err) = cli(&["delete", "dev", "-y"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_timed_line(last_line(&out), "The dev workspace has been deleted at ");
+    let (code, out, err) = cli(&["list"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("No workspaces found!"), "{out}{err}");
+
+    let status = server.stop();
+    assert!(status.success(), "server exit status {status:?}");
+    for d in [data, config, template, broken] {
+        std::fs::remove_dir_all(d).ok();
+    }
 }

@@ -2,6 +2,7 @@
 
 mod agents;
 mod auth;
+mod lifecycle;
 mod openapi;
 mod orgs;
 mod platform;

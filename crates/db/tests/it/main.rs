@@ -2,5 +2,7 @@
 
 mod fixtures;
 mod identity;
+mod jobs;
+mod loops;
 mod schema;
 mod workspaces_schema;
