@@ -126,6 +126,9 @@ pub struct Identity<S, C: ?Sized = dyn Clock> {
     store: S,
     clock: Arc<C>,
     config: IdentityConfig,
+    /// PBKDF2 takes tens of milliseconds of CPU; bounding how many run at once keeps a
+    /// burst of logins from starving every other request (02 §10.1's mixed load).
+    hashing: tokio::sync::Semaphore,
 }
 
 /// Formats a duration like Go's `time.Duration.String()` for whole seconds (`720h0m0s`).
@@ -158,11 +161,15 @@ fn guard_system(user: &User) -> Result<()> {
 
 impl<S: IdentityStore, C: Clock + ?Sized> Identity<S, C> {
     pub fn new(store: S, clock: Arc<C>, config: IdentityConfig) -> Self {
-        Self {
-            store,
-            clock,
-            config,
-        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let hashing = tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1));
+        Self { store, clock, config, hashing }
+    }
+
+    /// Runs a password hash or check on the blocking pool, a bounded number at a time.
+    async fn pbkdf2<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let _permit = self.hashing.acquire().await.ok()?;
+        tokio::task::spawn_blocking(f).await.ok()
     }
 
     pub fn store(&self) -> &S {
@@ -285,9 +292,7 @@ impl<S: IdentityStore, C: Clock + ?Sized> Identity<S, C> {
             .map(|u| String::from_utf8_lossy(&u.hashed_password).into_owned())
             .unwrap_or_else(|| password::dummy_hash().to_string());
         let pw = password_text.to_string();
-        let ok = tokio::task::spawn_blocking(move || password::verify(&pw, &stored))
-            .await
-            .unwrap_or(false);
+        let ok = self.pbkdf2(move || password::verify(&pw, &stored)).await.unwrap_or(false);
         let bad = || IdentityError::Unauthenticated {
             message: "Incorrect email or password.".into(),
             detail: String::new(),
@@ -397,9 +402,7 @@ impl<S: IdentityStore, C: Clock + ?Sized> Identity<S, C> {
 
     async fn hash_password(&self, pw: &str) -> Vec<u8> {
         let pw = pw.to_string();
-        tokio::task::spawn_blocking(move || password::hash(&pw))
-            .await
-            .unwrap_or_default()
+        self.pbkdf2(move || password::hash(&pw)).await.unwrap_or_default()
             .into_bytes()
     }
 
@@ -628,9 +631,7 @@ impl<S: IdentityStore, C: Clock + ?Sized> Identity<S, C> {
                 });
             }
             let (o, s) = (old.to_string(), stored.clone());
-            let ok = tokio::task::spawn_blocking(move || password::verify(&o, &s))
-                .await
-                .unwrap_or(false);
+            let ok = self.pbkdf2(move || password::verify(&o, &s)).await.unwrap_or(false);
             if !ok {
                 return Err(IdentityError::Invalid {
                     message: "Old password is incorrect.".into(),
@@ -643,9 +644,7 @@ impl<S: IdentityStore, C: Clock + ?Sized> Identity<S, C> {
             }
         }
         let (n, s) = (new.to_string(), stored);
-        if tokio::task::spawn_blocking(move || password::verify(&n, &s))
-            .await
-            .unwrap_or(false)
+        if self.pbkdf2(move || password::verify(&n, &s)).await.unwrap_or(false)
         {
             return Err(IdentityError::invalid(
                 "New password cannot match old password.",

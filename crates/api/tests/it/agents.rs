@@ -64,8 +64,10 @@ db_tests! {
         assert_eq!((repo["workspace_folder"].as_str(), repo["config_path"].as_str()), (Some("/w"), Some("")));
         assert_eq!(m.json["resources_monitoring"]["memory"], json!({"enabled": true, "threshold": 80}));
         assert_eq!(m.json["resources_monitoring"]["volumes"][0]["path"], "/home");
-        // A user token is not an agent token.
+        // 60: a user token is not an agent token.
         assert_eq!(admin.get("/api/v2/workspaceagents/me/manifest").await.message(), "Workspace agent not authorized.");
+        let a = admin.patch("/api/v2/workspaceagents/me/app-status", &json!({"app_slug": "code", "state": "working", "message": "x"})).await;
+        assert_eq!(a.status.as_u16(), 401);
 
         // 54: lifecycle and connection.
         let a = agent.post("/api/v2/workspaceagents/me/report-lifecycle", &json!({"state": "ready"})).await;
@@ -91,6 +93,7 @@ db_tests! {
         assert_eq!(ws["latest_app_status"]["agent_id"], agent_id.as_str());
         assert_eq!(ws["latest_app_status"]["workspace_id"], wid.as_str());
         assert_eq!(ws["latest_app_status"]["uri"], "");
+        assert_eq!((ws["latest_app_status"]["icon"].as_str(), ws["latest_app_status"]["needs_user_attention"].as_bool()), (Some(""), Some(false)));
         let code = &ws["latest_build"]["resources"][0]["agents"][0]["apps"][0];
         assert_eq!(code["slug"], "code");
         assert_eq!(code["statuses"][0]["message"], "Running tests");

@@ -278,4 +278,45 @@ db_tests! {
         let logs = admin.get(&format!("/api/v2/workspacebuilds/{build}/logs?follow=true")).await;
         assert_eq!((logs.status.as_u16(), logs.message()), (400, "Follow requires a WebSocket upgrade."));
     }
+
+    /// 28: a new active version makes the workspace outdated; 23: deprecated templates
+    /// refuse new workspaces; 62: AI tasks.
+    async fn outdated_deprecated_and_ai_tasks(db: TestDb) {
+        let (srv, admin) = server(&db).await;
+        let (t, _) = template(&admin, "docker", echo_template()).await;
+        let tid = id(&t);
+        let w = admin.post("/api/v2/users/me/workspaces", &json!({"name": "dev", "template_id": tid})).await;
+        let wid = id(&w.json);
+        let ws = wait_for(&admin, &format!("/api/v2/workspaces/{wid}"), |j| j["latest_build"]["status"] == "running").await;
+        assert_eq!(ws["outdated"], false);
+        assert_eq!(ws["latest_build"]["has_ai_task"], false);
+        assert!(ws["latest_build"].get("ai_task_sidebar_app_id").is_none());
+        // A second version with an AI task whose sidebar is app `code`.
+        let ai = json!({
+            "ai_tasks": [{"id": "task", "sidebar_app_id": "code-app"}],
+            "resources": [{"name": "dev", "type": "hangar_test", "agents": [{"name": "main", "operating_system": "linux", "architecture": "amd64",
+                "apps": [{"id": "code-app", "slug": "code", "url": "http://localhost:13337"}]}]}]
+        });
+        let (_, file) = upload(&admin, tar_of(&[("apply.json", &ai.to_string())])).await;
+        let v = admin.post("/api/v2/organizations/default/templateversions", &json!({"file_id": file["hash"], "provisioner": "echo", "template_id": tid})).await;
+        let vid = id(&v.json);
+        let done = wait_for(&admin, &format!("/api/v2/templateversions/{vid}"), |j| j["job"]["status"] == "succeeded").await;
+        assert_eq!(done["has_ai_task"], true);
+        let a = admin.patch(&format!("/api/v2/templates/{tid}/versions"), &json!({"id": vid})).await;
+        assert_eq!(a.status.as_u16(), 200, "{}", a.text);
+        assert_eq!(admin.get(&format!("/api/v2/workspaces/{wid}")).await.json["outdated"], true);
+        // Build on the new version: has_ai_task and the sidebar app's row id.
+        let b = admin.post(&format!("/api/v2/workspaces/{wid}/builds"), &json!({"transition": "start", "template_version_id": vid})).await;
+        assert_eq!(b.status.as_u16(), 201, "{}", b.text);
+        let ws = wait_for(&admin, &format!("/api/v2/workspaces/{wid}"), |j| j["latest_build"]["build_number"] == 2 && j["latest_build"]["status"] == "running").await;
+        assert_eq!(ws["latest_build"]["has_ai_task"], true);
+        let app_id = &ws["latest_build"]["resources"][0]["agents"][0]["apps"][0]["id"];
+        assert_eq!(&ws["latest_build"]["ai_task_sidebar_app_id"], app_id);
+        assert_eq!(ws["outdated"], false);
+        // 23: deprecation.
+        db.execute("UPDATE templates SET deprecated = 'use another' WHERE name = 'docker'", vec![]).await.unwrap();
+        let a = admin.post("/api/v2/users/me/workspaces", &json!({"name": "two", "template_id": tid})).await;
+        assert_eq!((a.status.as_u16(), a.message()), (400, "Template \"docker\" has been deprecated, and cannot be used to create a new workspace."));
+        let _ = srv;
+    }
 }
