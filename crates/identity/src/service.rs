@@ -163,7 +163,12 @@ impl<S: IdentityStore, C: Clock + ?Sized> Identity<S, C> {
     pub fn new(store: S, clock: Arc<C>, config: IdentityConfig) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let hashing = tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1));
-        Self { store, clock, config, hashing }
+        Self {
+            store,
+            clock,
+            config,
+            hashing,
+        }
     }
 
     /// Runs a password hash or check on the blocking pool, a bounded number at a time.
@@ -292,7 +297,10 @@ impl<S: IdentityStore, C: Clock + ?Sized> Identity<S, C> {
             .map(|u| String::from_utf8_lossy(&u.hashed_password).into_owned())
             .unwrap_or_else(|| password::dummy_hash().to_string());
         let pw = password_text.to_string();
-        let ok = self.pbkdf2(move || password::verify(&pw, &stored)).await.unwrap_or(false);
+        let ok = self
+            .pbkdf2(move || password::verify(&pw, &stored))
+            .await
+            .unwrap_or(false);
         let bad = || IdentityError::Unauthenticated {
             message: "Incorrect email or password.".into(),
             detail: String::new(),
@@ -402,7 +410,9 @@ impl<S: IdentityStore, C: Clock + ?Sized> Identity<S, C> {
 
     async fn hash_password(&self, pw: &str) -> Vec<u8> {
         let pw = pw.to_string();
-        self.pbkdf2(move || password::hash(&pw)).await.unwrap_or_default()
+        self.pbkdf2(move || password::hash(&pw))
+            .await
+            .unwrap_or_default()
             .into_bytes()
     }
 
@@ -631,7 +641,10 @@ impl<S: IdentityStore, C: Clock + ?Sized> Identity<S, C> {
                 });
             }
             let (o, s) = (old.to_string(), stored.clone());
-            let ok = self.pbkdf2(move || password::verify(&o, &s)).await.unwrap_or(false);
+            let ok = self
+                .pbkdf2(move || password::verify(&o, &s))
+                .await
+                .unwrap_or(false);
             if !ok {
                 return Err(IdentityError::Invalid {
                     message: "Old password is incorrect.".into(),
@@ -644,7 +657,10 @@ impl<S: IdentityStore, C: Clock + ?Sized> Identity<S, C> {
             }
         }
         let (n, s) = (new.to_string(), stored);
-        if self.pbkdf2(move || password::verify(&n, &s)).await.unwrap_or(false)
+        if self
+            .pbkdf2(move || password::verify(&n, &s))
+            .await
+            .unwrap_or(false)
         {
             return Err(IdentityError::invalid(
                 "New password cannot match old password.",
