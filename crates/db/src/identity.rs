@@ -147,7 +147,7 @@ impl Db {
         );
         let row = c
             .exec_returning(
-                &tx.inner,
+                &tx,
                 &sql,
                 vec![
                     c.uuid(u.id),
@@ -182,7 +182,7 @@ impl Db {
         );
         let row = c
             .exec_returning(
-                &tx.inner,
+                &tx,
                 &sql,
                 vec![
                     c.uuid(user),
@@ -204,7 +204,7 @@ impl Db {
             "SELECT id FROM organizations WHERE id = $1 AND deleted = FALSE FOR SHARE",
             "SELECT id FROM organizations WHERE id = $1 AND deleted = FALSE",
         );
-        c.one(&tx.inner, sql, vec![c.uuid(org)])
+        c.one(&tx, sql, vec![c.uuid(org)])
             .await?
             .map(|_| ())
             .ok_or(StoreError::NotFound)
@@ -237,7 +237,7 @@ impl IdentityStore for Db {
         let c = &self.ctx;
         if c.is_postgres() {
             c.one(
-                &tx.inner,
+                &tx,
                 &format!(
                     "SELECT pg_advisory_xact_lock({}) IS NULL AS locked",
                     locks::FIRST_USER
@@ -248,7 +248,7 @@ impl IdentityStore for Db {
         }
         let n = c
             .one(
-                &tx.inner,
+                &tx,
                 "SELECT count(*) AS n FROM users WHERE deleted = FALSE AND is_system = FALSE",
                 vec![],
             )
@@ -263,7 +263,7 @@ impl IdentityStore for Db {
         }
         let org = c
             .one(
-                &tx.inner,
+                &tx,
                 "SELECT id FROM organizations WHERE is_default = TRUE AND deleted = FALSE",
                 vec![],
             )
@@ -453,7 +453,7 @@ impl IdentityStore for Db {
         let tx = self.begin().await?;
         let n = c
             .exec(
-                &tx.inner,
+                &tx,
                 "UPDATE users SET hashed_password = $1, updated_at = $2 WHERE id = $3 AND deleted = FALSE",
                 vec![c.bytes(hashed), c.ts(now), c.uuid(id)],
             )
@@ -462,7 +462,7 @@ impl IdentityStore for Db {
             return Err(StoreError::NotFound);
         }
         c.exec(
-            &tx.inner,
+            &tx,
             "DELETE FROM api_keys WHERE user_id = $1",
             vec![c.uuid(id)],
         )
@@ -500,6 +500,13 @@ impl IdentityStore for Db {
 
     async fn auth_roles(&self, user_id: Uuid) -> R<AuthRoles> {
         let c = &self.ctx;
+        let cached_at = match &c.auth_cache {
+            Some(cache) => match cache.roles(user_id) {
+                Some(hit) => return Ok(hit),
+                None => Some(cache.generation()),
+            },
+            None => None,
+        };
         let sql = c.pick(
             "SELECT u.status::text AS status, u.rbac_roles::text AS rbac_roles, \
                COALESCE((SELECT json_agg(json_build_array(m.organization_id::text, m.roles))::text \
@@ -523,12 +530,16 @@ impl IdentityStore for Db {
         let org_roles: BTreeMap<Uuid, Vec<String>> = orgs.into_iter().collect();
         // Everyone groups: every member is in its org's Everyone group (id = org id).
         groups.extend(org_roles.keys().copied());
-        Ok(AuthRoles {
+        let roles = AuthRoles {
             status: row.parse("status")?,
             site_roles: row.json("rbac_roles")?,
             org_roles,
             groups,
-        })
+        };
+        if let (Some(cache), Some(at)) = (&c.auth_cache, cached_at) {
+            cache.put_roles(user_id, at, roles.clone());
+        }
+        Ok(roles)
     }
 
     async fn insert_api_key(&self, key: ApiKey) -> R<ApiKey> {
@@ -565,19 +576,31 @@ impl IdentityStore for Db {
 
     async fn api_key_with_user(&self, id: &str) -> R<Option<KeyAndUser>> {
         let c = &self.ctx;
+        let cached_at = match &c.auth_cache {
+            Some(cache) => match cache.key(id) {
+                Some(hit) => return Ok(Some(hit)),
+                None => Some(cache.generation()),
+            },
+            None => None,
+        };
         let sql = format!(
             "SELECT {}, {} FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.id = $1",
             key_cols("k", "k_"),
             user_cols("u", "u_")
         );
         let row = c.one(&self.conn, &sql, vec![c.text(id)]).await?;
-        row.map(|r| {
-            Ok(KeyAndUser {
-                key: key_from(&r, "k_")?,
-                user: user_from(&r, "u_")?,
+        let found = row
+            .map(|r| {
+                Ok::<_, StoreError>(KeyAndUser {
+                    key: key_from(&r, "k_")?,
+                    user: user_from(&r, "u_")?,
+                })
             })
-        })
-        .transpose()
+            .transpose()?;
+        if let (Some(cache), Some(at), Some(v)) = (&c.auth_cache, cached_at, &found) {
+            cache.put_key(id, at, v.clone());
+        }
+        Ok(found)
     }
 
     async fn api_key_by_id(&self, id: &str) -> R<Option<ApiKey>> {
@@ -664,7 +687,7 @@ impl IdentityStore for Db {
         let tx = self.begin().await?;
         let n = c
             .exec(
-                &tx.inner,
+                &tx,
                 "UPDATE api_keys SET last_used = $1, ip_address = $2::inet, updated_at = $1, \
                    expires_at = CASE WHEN expires_at <= $3 THEN $4 ELSE expires_at END \
                  WHERE id = $5 AND (last_used < $6 OR expires_at <= $3)",
@@ -680,7 +703,7 @@ impl IdentityStore for Db {
             .await?;
         if n > 0 {
             c.exec(
-                &tx.inner,
+                &tx,
                 "UPDATE users SET last_seen_at = $1 WHERE id = $2",
                 vec![c.ts(t.now), c.uuid(t.user_id)],
             )
@@ -782,7 +805,7 @@ impl IdentityStore for Db {
         );
         let row = c
             .exec_returning(
-                &tx.inner,
+                &tx,
                 &sql,
                 vec![
                     c.uuid(org.id),
@@ -797,7 +820,7 @@ impl IdentityStore for Db {
             .ok_or(StoreError::NotFound)?;
         let created = org_from(&row)?;
         c.exec(
-            &tx.inner,
+            &tx,
             "INSERT INTO groups (id, name, display_name, organization_id) VALUES ($1, 'Everyone', '', $1)",
             vec![c.uuid(org.id)],
         )
@@ -844,7 +867,7 @@ impl IdentityStore for Db {
         let tx = self.begin().await?;
         let result = c
             .exec(
-                &tx.inner,
+                &tx,
                 "UPDATE organizations SET deleted = TRUE, updated_at = $1 WHERE id = $2 AND is_default = FALSE AND deleted = FALSE",
                 vec![c.ts(now), c.uuid(id)],
             )
@@ -1023,7 +1046,7 @@ impl IdentityStore for Db {
         );
         let row = c
             .exec_returning(
-                &tx.inner,
+                &tx,
                 &sql,
                 vec![
                     c.uuid(g.id),
@@ -1099,7 +1122,7 @@ impl IdentityStore for Db {
         );
         let row = c
             .exec_returning(
-                &tx.inner,
+                &tx,
                 &sql,
                 vec![
                     c.opt_text(patch.name),
@@ -1113,7 +1136,7 @@ impl IdentityStore for Db {
             .ok_or(StoreError::NotFound)?;
         for u in &patch.add_users {
             c.exec(
-                &tx.inner,
+                &tx,
                 "INSERT INTO group_members (user_id, group_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                 vec![c.uuid(*u), c.uuid(id)],
             )
@@ -1121,7 +1144,7 @@ impl IdentityStore for Db {
         }
         for u in &patch.remove_users {
             c.exec(
-                &tx.inner,
+                &tx,
                 "DELETE FROM group_members WHERE user_id = $1 AND group_id = $2",
                 vec![c.uuid(*u), c.uuid(id)],
             )
@@ -1171,7 +1194,7 @@ async fn counts_in(db: &Db, tx: &Tx, id: Uuid) -> R<ResourceCounts> {
     let c = &db.ctx;
     let row = c
         .one(
-            &tx.inner,
+            &tx,
             "SELECT workspace_count, template_count, group_count, member_count, provisioner_key_count \
              FROM organization_resource_counts WHERE organization_id = $1",
             vec![c.uuid(id)],

@@ -5,6 +5,7 @@
 //! registry): uuids and timestamps are text on SQLite, native on PostgreSQL.
 
 mod agents;
+mod auth_cache;
 mod connect;
 mod error;
 mod identity;
@@ -77,15 +78,18 @@ impl std::fmt::Debug for Db {
 pub struct Tx {
     inner: DatabaseTransaction,
     ctx: Ctx,
+    /// Set when a statement wrote authentication tables (see `auth_cache`).
+    auth_dirty: std::sync::atomic::AtomicBool,
 }
 
 impl Db {
     pub(crate) fn from_conn(conn: DatabaseConnection) -> Self {
         let backend = conn.get_database_backend();
-        Self {
-            conn,
-            ctx: Ctx::new(backend, Arc::new(StatementCounter::default())),
+        let mut ctx = Ctx::new(backend, Arc::new(StatementCounter::default()));
+        if backend != DbBackend::Postgres {
+            ctx.auth_cache = Some(Arc::new(auth_cache::AuthCache::default()));
         }
+        Self { conn, ctx }
     }
 
     pub fn backend(&self) -> Backend {
@@ -119,6 +123,7 @@ impl Db {
         Ok(Tx {
             inner,
             ctx: self.ctx.clone(),
+            auth_dirty: Default::default(),
         })
     }
 
@@ -151,15 +156,20 @@ impl Db {
 
 impl Tx {
     pub async fn commit(self) -> Result<(), StoreError> {
-        self.inner.commit().await.map_err(map_db_err)
+        let dirty = self.auth_dirty.load(Ordering::Acquire);
+        let r = self.inner.commit().await.map_err(map_db_err);
+        if dirty {
+            self.ctx.wrote();
+        }
+        r
     }
 
     pub async fn execute(&self, sql_text: &str, values: Vec<Value>) -> Result<u64, StoreError> {
-        self.ctx.exec(&self.inner, sql_text, values).await
+        self.ctx.exec(self, sql_text, values).await
     }
 
     pub async fn query(&self, sql_text: &str, values: Vec<Value>) -> Result<Vec<Row>, StoreError> {
-        self.ctx.all(&self.inner, sql_text, values).await
+        self.ctx.all(self, sql_text, values).await
     }
 }
 

@@ -18,7 +18,7 @@ impl Db {
         }
         let row = c
             .one(
-                &tx.inner,
+                &tx,
                 &format!("SELECT pg_try_advisory_xact_lock({id}) AS got"),
                 vec![],
             )
@@ -40,7 +40,7 @@ impl Db {
         }
         let rows = c
             .all(
-                &tx.inner,
+                &tx,
                 "SELECT w.id FROM workspaces w \
                    JOIN workspace_builds b ON b.id = (SELECT b2.id FROM workspace_builds b2 WHERE b2.workspace_id = w.id \
                      ORDER BY b2.build_number DESC LIMIT 1) \
@@ -74,7 +74,7 @@ impl Db {
         }
         let rows = c
             .all(
-                &tx.inner,
+                &tx,
                 "SELECT id, job_status::text AS job_status FROM provisioner_jobs \
                  WHERE (job_status = 'running'::provisioner_job_status AND updated_at < $1) \
                     OR (job_status = 'canceling'::provisioner_job_status AND updated_at < $2)",
@@ -91,14 +91,14 @@ impl Db {
                 Some(error.to_string())
             };
             c.exec(
-                &tx.inner,
+                &tx,
                 "UPDATE provisioner_jobs SET completed_at = $1, updated_at = $1, error = $2 WHERE id = $3",
                 vec![c.ts(now), c.opt_text(err), c.uuid(id)],
             )
             .await?;
             if !canceling {
                 c.exec(
-                    &tx.inner,
+                    &tx,
                     "INSERT INTO provisioner_job_logs (job_id, created_at, source, level, stage, output) \
                      VALUES ($1, $2, 'provisioner_daemon'::log_source, 'error'::log_level, 'Cleaning Up', $3)",
                     vec![c.uuid(id), c.ts(now), c.text(error)],
@@ -107,7 +107,7 @@ impl Db {
             }
             // The build keeps the previous build's state (state is never lost).
             c.exec(
-                &tx.inner,
+                &tx,
                 "UPDATE workspace_builds SET provisioner_state = (SELECT p.provisioner_state FROM workspace_builds p \
                    WHERE p.workspace_id = workspace_builds.workspace_id AND p.build_number = workspace_builds.build_number - 1) \
                  WHERE job_id = $1 AND provisioner_state IS NULL",

@@ -24,7 +24,7 @@ pub struct MigrationStatus {
 }
 
 impl Db {
-    async fn applied_steps<C: ConnectionTrait>(&self, c: &C) -> Result<Vec<String>, StoreError> {
+    async fn applied_steps<C: crate::sql::Target>(&self, c: &C) -> Result<Vec<String>, StoreError> {
         let exists_sql = self.ctx.pick(
             "SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'seaql_migrations'",
             "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'seaql_migrations'",

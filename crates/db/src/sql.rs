@@ -57,17 +57,88 @@ fn parse_sqlite_ts(s: &str) -> Option<DateTime<Utc>> {
         .map(|n| n.and_utc())
 }
 
+/// Where a statement runs: the pool or an open transaction. A transaction remembers that it
+/// wrote authentication tables so its commit can invalidate the auth cache.
+pub trait Target: Send + Sync {
+    type Conn: ConnectionTrait;
+    fn conn(&self) -> &Self::Conn;
+    fn mark_auth_write(&self) {}
+}
+
+impl Target for sea_orm::DatabaseConnection {
+    type Conn = sea_orm::DatabaseConnection;
+    fn conn(&self) -> &Self::Conn {
+        self
+    }
+}
+
+/// A raw sea-orm transaction (migrations); it never holds auth writes.
+impl Target for sea_orm::DatabaseTransaction {
+    type Conn = sea_orm::DatabaseTransaction;
+    fn conn(&self) -> &Self::Conn {
+        self
+    }
+}
+
+impl Target for crate::Tx {
+    type Conn = sea_orm::DatabaseTransaction;
+    fn conn(&self) -> &Self::Conn {
+        &self.inner
+    }
+    fn mark_auth_write(&self) {
+        self.auth_dirty
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
+impl<T: Target> Target for &T {
+    type Conn = T::Conn;
+    fn conn(&self) -> &Self::Conn {
+        (**self).conn()
+    }
+    fn mark_auth_write(&self) {
+        (**self).mark_auth_write()
+    }
+}
+
+/// Tables whose rows the auth cache holds (keys, users, memberships, groups, orgs).
+fn touches_auth(sql: &str) -> bool {
+    [
+        "api_keys",
+        "users",
+        "organization_members",
+        "organizations",
+        "group_members",
+        "groups",
+    ]
+    .iter()
+    .any(|t| sql.contains(t))
+}
+
 /// Backend plus statement counter: binds values and runs statements on any connection or
 /// transaction.
 #[derive(Clone)]
 pub struct Ctx {
     pub(crate) backend: DbBackend,
     pub(crate) counter: Arc<StatementCounter>,
+    /// SQLite only; see `auth_cache`.
+    pub(crate) auth_cache: Option<Arc<crate::auth_cache::AuthCache>>,
 }
 
 impl Ctx {
     pub(crate) fn new(backend: DbBackend, counter: Arc<StatementCounter>) -> Self {
-        Self { backend, counter }
+        Self {
+            backend,
+            counter,
+            auth_cache: None,
+        }
+    }
+
+    /// Invalidates cached reads after a write or commit.
+    pub(crate) fn wrote(&self) {
+        if let Some(c) = &self.auth_cache {
+            c.bump();
+        }
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -128,14 +199,15 @@ impl Ctx {
         Statement::from_sql_and_values(self.backend, prepare(self.backend, sql), values)
     }
 
-    pub async fn one<C: ConnectionTrait>(
+    pub async fn one<T: Target>(
         &self,
-        c: &C,
+        t: &T,
         sql: &str,
         values: Vec<Value>,
     ) -> Result<Option<Row>, StoreError> {
         self.counter.count(false);
-        let r = c
+        let r = t
+            .conn()
             .query_one_raw(self.stmt(sql, values))
             .await
             .map_err(map_db_err)?;
@@ -145,14 +217,15 @@ impl Ctx {
         }))
     }
 
-    pub async fn all<C: ConnectionTrait>(
+    pub async fn all<T: Target>(
         &self,
-        c: &C,
+        t: &T,
         sql: &str,
         values: Vec<Value>,
     ) -> Result<Vec<Row>, StoreError> {
         self.counter.count(false);
-        let rows = c
+        let rows = t
+            .conn()
             .query_all_raw(self.stmt(sql, values))
             .await
             .map_err(map_db_err)?;
@@ -166,36 +239,49 @@ impl Ctx {
     }
 
     /// A write; returns the number of rows affected.
-    pub async fn exec<C: ConnectionTrait>(
+    pub async fn exec<T: Target>(
         &self,
-        c: &C,
+        t: &T,
         sql: &str,
         values: Vec<Value>,
     ) -> Result<u64, StoreError> {
         self.counter.count(true);
-        let r = c
+        let r = t
+            .conn()
             .execute_raw(self.stmt(sql, values))
             .await
-            .map_err(map_db_err)?;
-        Ok(r.rows_affected())
+            .map_err(map_db_err);
+        self.after_write(t, sql);
+        Ok(r?.rows_affected())
     }
 
     /// A write with `RETURNING`.
-    pub async fn exec_returning<C: ConnectionTrait>(
+    pub async fn exec_returning<T: Target>(
         &self,
-        c: &C,
+        t: &T,
         sql: &str,
         values: Vec<Value>,
     ) -> Result<Option<Row>, StoreError> {
         self.counter.count(true);
-        let r = c
+        let r = t
+            .conn()
             .query_one_raw(self.stmt(sql, values))
             .await
-            .map_err(map_db_err)?;
-        Ok(r.map(|r| Row {
+            .map_err(map_db_err);
+        self.after_write(t, sql);
+        Ok(r?.map(|r| Row {
             r,
             backend: self.backend,
         }))
+    }
+
+    /// A statement that wrote auth tables invalidates the cache now, and (inside a
+    /// transaction) once more at commit, when the change becomes visible.
+    fn after_write<T: Target>(&self, t: &T, sql: &str) {
+        if touches_auth(sql) {
+            t.mark_auth_write();
+            self.wrote();
+        }
     }
 }
 

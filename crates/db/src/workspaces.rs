@@ -184,7 +184,7 @@ impl Db {
     async fn insert_job_in(&self, tx: &Tx, job: &ProvisionerJob) -> R<()> {
         let c = &self.ctx;
         c.exec(
-            &tx.inner,
+            &tx,
             "INSERT INTO provisioner_jobs (id, created_at, updated_at, started_at, completed_at, organization_id, initiator_id, \
                provisioner, type, file_id, input, tags) \
              VALUES ($1, $2, $2, $3, $4, $5, $6, $7::provisioner_type, $8::provisioner_job_type, $9, $10::jsonb, $11::jsonb)",
@@ -209,7 +209,7 @@ impl Db {
     async fn insert_build_in(&self, tx: &Tx, b: &WorkspaceBuild, params: &[NameValue]) -> R<()> {
         let c = &self.ctx;
         c.exec(
-            &tx.inner,
+            &tx,
             "INSERT INTO workspace_builds (id, created_at, updated_at, workspace_id, template_version_id, build_number, transition, \
                initiator_id, job_id, deadline, max_deadline, reason, template_version_preset_id) \
              VALUES ($1, $2, $2, $3, $4, $5, $6::workspace_transition, $7, $8, $9, $9, $10::build_reason, $11)",
@@ -230,7 +230,7 @@ impl Db {
         .await?;
         for p in params {
             c.exec(
-                &tx.inner,
+                &tx,
                 "INSERT INTO workspace_build_parameters (workspace_build_id, name, value) VALUES ($1, $2, $3)",
                 vec![c.uuid(b.id), c.text(&p.name), c.text(&p.value)],
             )
@@ -242,29 +242,38 @@ impl Db {
     /// Locks the job row and checks the daemon holds it uncompleted.
     async fn held_job(&self, tx: &Tx, job: Uuid, daemon: Option<Uuid>) -> R<ProvisionerJob> {
         let c = &self.ctx;
-        let lock = if c.is_postgres() { " FOR UPDATE" } else { "" };
-        let row = c
-            .one(
-                &tx.inner,
-                &format!("SELECT {JOB_COLS} FROM provisioner_jobs j WHERE j.id = $1{lock}"),
-                vec![c.uuid(job)],
-            )
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let j = job_from(&row)?;
-        let held = match daemon {
+        let held = |j: &ProvisionerJob| match daemon {
             Some(d) => j.worker_id == Some(d) && j.completed_at.is_none(),
             // Orphan deletes: inserted already finished (started and completed, no worker, no
             // error, not canceled) and completed without a daemon. A pending or canceled job
             // has no worker either, but nobody holds it.
             None => j.worker_id.is_none() && j.status == JobStatus::Succeeded,
         };
-        if !held {
-            return Err(StoreError::Conflict {
-                constraint: "job_not_held".into(),
-            });
+        let read = |lock: &'static str| {
+            let sql = format!("SELECT {JOB_COLS} FROM provisioner_jobs j WHERE j.id = $1{lock}");
+            async move {
+                let row = c
+                    .one(&tx, &sql, vec![c.uuid(job)])
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                job_from(&row)
+            }
+        };
+        let not_held = || StoreError::Conflict {
+            constraint: "job_not_held".into(),
+        };
+        // Check without a lock first: a refused caller must not leave a row lock behind
+        // until its dropped transaction is rolled back (acquire's SKIP LOCKED would skip
+        // the job meanwhile).
+        let first = read("").await?;
+        if !held(&first) {
+            return Err(not_held());
         }
-        Ok(j)
+        if !c.is_postgres() {
+            return Ok(first); // BEGIN IMMEDIATE already excludes other writers
+        }
+        let j = read(" FOR UPDATE").await?;
+        if held(&j) { Ok(j) } else { Err(not_held()) }
     }
 
     /// Writes a provisioner's resources under `job` (04 §6.4); app rows get new ids.
@@ -283,7 +292,7 @@ impl Db {
         for r in resources {
             let rid = Uuid::new_v4();
             c.exec(
-                &tx.inner,
+                &tx,
                 "INSERT INTO workspace_resources (id, created_at, job_id, transition, type, name, hide, icon, instance_type, daily_cost) \
                  VALUES ($1, $2, $3, $4::workspace_transition, $5, $6, $7, $8, $9, $10)",
                 vec![
@@ -302,7 +311,7 @@ impl Db {
             .await?;
             for m in &r.metadata {
                 c.exec(
-                    &tx.inner,
+                    &tx,
                     "INSERT INTO workspace_resource_metadata (workspace_resource_id, key, value, sensitive) VALUES ($1, $2, $3, $4)",
                     vec![c.uuid(rid), c.text(&m.key), c.opt_text(m.value.clone()), c.bool(m.sensitive)],
                 )
@@ -342,7 +351,7 @@ impl Db {
                         ])
                     });
                 c.exec(
-                    &tx.inner,
+                    &tx,
                     "INSERT INTO workspace_agents (id, created_at, updated_at, name, resource_id, auth_token, architecture, \
                        operating_system, environment_variables, directory, connection_timeout_seconds, troubleshooting_url, \
                        motd_file, display_apps, display_order) \
@@ -368,7 +377,7 @@ impl Db {
                 if let Some(m) = &a.resources_monitoring {
                     if let Some(mem) = &m.memory {
                         c.exec(
-                            &tx.inner,
+                            &tx,
                             "INSERT INTO workspace_agent_memory_resource_monitors (agent_id, enabled, threshold, created_at, updated_at) \
                              VALUES ($1, $2, $3, $4, $4)",
                             vec![c.uuid(aid), c.bool(mem.enabled), c.i32(mem.threshold), c.ts(now)],
@@ -377,7 +386,7 @@ impl Db {
                     }
                     for v in &m.volumes {
                         c.exec(
-                            &tx.inner,
+                            &tx,
                             "INSERT INTO workspace_agent_volume_resource_monitors (agent_id, enabled, threshold, path, created_at, updated_at) \
                              VALUES ($1, $2, $3, $4, $5, $5)",
                             vec![c.uuid(aid), c.bool(v.enabled), c.i32(v.threshold), c.text(&v.path), c.ts(now)],
@@ -387,7 +396,7 @@ impl Db {
                 }
                 for d in &a.devcontainers {
                     c.exec(
-                        &tx.inner,
+                        &tx,
                         "INSERT INTO workspace_agent_devcontainers (id, workspace_agent_id, created_at, workspace_folder, config_path, name) \
                          VALUES ($1, $2, $3, $4, $5, $6)",
                         vec![c.uuid(Uuid::new_v4()), c.uuid(aid), c.ts(now), c.text(&d.workspace_folder), c.text(&d.config_path), c.text(&d.name)],
@@ -407,7 +416,7 @@ impl Db {
                         "initializing"
                     };
                     c.exec(
-                        &tx.inner,
+                        &tx,
                         "INSERT INTO workspace_apps (id, created_at, agent_id, slug, display_name, icon, command, url, healthcheck_url, \
                            healthcheck_interval, healthcheck_threshold, health, subdomain, sharing_level, external, display_order, \
                            hidden, open_in, display_group) \
@@ -445,7 +454,7 @@ impl Db {
     async fn complete_job_row(&self, tx: &Tx, job: Uuid, now: DateTime<Utc>) -> R<()> {
         let c = &self.ctx;
         c.exec(
-            &tx.inner,
+            &tx,
             "UPDATE provisioner_jobs SET completed_at = $1, updated_at = $1, error = NULL WHERE id = $2",
             vec![c.ts(now), c.uuid(job)],
         )
@@ -684,7 +693,7 @@ impl WorkspaceStore for Db {
         self.lock_live_organization(&tx, v.organization_id).await?;
         self.insert_job_in(&tx, &job).await?;
         c.exec(
-            &tx.inner,
+            &tx,
             "INSERT INTO template_versions (id, template_id, organization_id, created_at, updated_at, name, message, job_id, created_by) \
              VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)",
             vec![
@@ -744,7 +753,7 @@ impl WorkspaceStore for Db {
         let tx = self.begin().await?;
         self.lock_live_organization(&tx, t.organization_id).await?;
         c.exec(
-            &tx.inner,
+            &tx,
             "INSERT INTO templates (id, created_at, updated_at, organization_id, name, display_name, description, icon, provisioner, \
                active_version_id, created_by, default_ttl, allow_user_cancel_workspace_jobs, require_active_version) \
              VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8::provisioner_type, $9, $10, $11, $12, $13)",
@@ -767,7 +776,7 @@ impl WorkspaceStore for Db {
         .await?;
         let n = c
             .exec(
-                &tx.inner,
+                &tx,
                 "UPDATE template_versions SET template_id = $1, updated_at = $2 WHERE id = $3 AND template_id IS NULL",
                 vec![c.uuid(t.id), c.ts(t.created_at), c.uuid(t.active_version_id)],
             )
@@ -983,10 +992,10 @@ impl WorkspaceStore for Db {
             tag_match(c, &format!("{tags}::jsonb"), "pj.tags"),
             JOB_COLS.replace("j.", "")
         );
-        let row = c.exec_returning(&tx.inner, &sql, p.values).await?;
+        let row = c.exec_returning(&tx, &sql, p.values).await?;
         let job = row.map(|r| job_from(&r)).transpose()?;
         c.exec(
-            &tx.inner,
+            &tx,
             "UPDATE provisioner_daemons SET last_seen_at = $1 WHERE id = $2",
             vec![c.ts(req.now), c.uuid(req.daemon_id)],
         )
@@ -1010,7 +1019,7 @@ impl WorkspaceStore for Db {
         if fits {
             for l in &logs {
                 c.exec(
-                    &tx.inner,
+                    &tx,
                     "INSERT INTO provisioner_job_logs (job_id, created_at, source, level, stage, output) \
                      VALUES ($1, $2, $3::log_source, $4::log_level, $5, $6)",
                     vec![c.uuid(job), c.ts(l.created_at), c.text(l.source.as_str()), c.text(l.level.as_str()), c.text(&l.stage), c.text(&l.output)],
@@ -1018,21 +1027,21 @@ impl WorkspaceStore for Db {
                 .await?;
             }
             c.exec(
-                &tx.inner,
+                &tx,
                 "UPDATE provisioner_jobs SET updated_at = $1, logs_length = logs_length + $2 WHERE id = $3",
                 vec![c.ts(now), c.i32(bytes as i32), c.uuid(job)],
             )
             .await?;
         } else {
             c.exec(
-                &tx.inner,
+                &tx,
                 "UPDATE provisioner_jobs SET updated_at = $1, logs_overflowed = TRUE WHERE id = $2",
                 vec![c.ts(now), c.uuid(job)],
             )
             .await?;
         }
         c.exec(
-            &tx.inner,
+            &tx,
             "UPDATE provisioner_daemons SET last_seen_at = $1 WHERE id = $2",
             vec![c.ts(now), c.uuid(daemon)],
         )
@@ -1071,7 +1080,7 @@ impl WorkspaceStore for Db {
         let lock = if c.is_postgres() { " FOR UPDATE" } else { "" };
         let row = c
             .one(
-                &tx.inner,
+                &tx,
                 &format!("SELECT {JOB_COLS} FROM provisioner_jobs j WHERE j.id = $1{lock}"),
                 vec![c.uuid(job)],
             )
@@ -1083,7 +1092,7 @@ impl WorkspaceStore for Db {
             JobStatus::Canceled | JobStatus::Canceling => CancelOutcome::AlreadyCanceled,
             JobStatus::Pending => {
                 c.exec(
-                    &tx.inner,
+                    &tx,
                     "UPDATE provisioner_jobs SET canceled_at = $1, completed_at = $1, updated_at = $1 WHERE id = $2",
                     vec![c.ts(now), c.uuid(job)],
                 )
@@ -1092,7 +1101,7 @@ impl WorkspaceStore for Db {
             }
             JobStatus::Running | JobStatus::Unknown => {
                 c.exec(
-                    &tx.inner,
+                    &tx,
                     "UPDATE provisioner_jobs SET canceled_at = $1, updated_at = $1 WHERE id = $2",
                     vec![c.ts(now), c.uuid(job)],
                 )
@@ -1119,7 +1128,7 @@ impl WorkspaceStore for Db {
             .await?;
         for p in &result.parameters {
             c.exec(
-                &tx.inner,
+                &tx,
                 "INSERT INTO template_version_parameters (template_version_id, name, display_name, description, type, mutable, \
                    default_value, icon, options, validation_regex, validation_error, validation_min, validation_max, \
                    validation_monotonic, required, ephemeral, display_order) \
@@ -1148,7 +1157,7 @@ impl WorkspaceStore for Db {
         }
         for v in &result.variables {
             c.exec(
-                &tx.inner,
+                &tx,
                 "INSERT INTO template_version_variables (template_version_id, name, description, type, value, default_value, required, sensitive) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 vec![
@@ -1165,7 +1174,7 @@ impl WorkspaceStore for Db {
             .await?;
         }
         c.exec(
-            &tx.inner,
+            &tx,
             "UPDATE template_versions SET readme = $1, has_ai_task = $2, updated_at = $3 WHERE id = $4",
             vec![c.text(&result.readme), c.bool(result.has_ai_task), c.ts(now), c.uuid(version)],
         )
@@ -1187,7 +1196,7 @@ impl WorkspaceStore for Db {
         let build_id = j.input.workspace_build_id.ok_or(StoreError::NotFound)?;
         let row = c
             .one(
-                &tx.inner,
+                &tx,
                 &format!("SELECT {BUILD_COLS} FROM workspace_builds b WHERE b.id = $1"),
                 vec![c.uuid(build_id)],
             )
@@ -1205,7 +1214,7 @@ impl WorkspaceStore for Db {
         let has_ai_task = result.has_ai_task && sidebar.is_some();
         let ws = c
             .one(
-                &tx.inner,
+                &tx,
                 "SELECT ttl FROM workspaces WHERE id = $1",
                 vec![c.uuid(build.workspace_id)],
             )
@@ -1216,7 +1225,7 @@ impl WorkspaceStore for Db {
             _ => hangar_core::clock::never(),
         };
         c.exec(
-            &tx.inner,
+            &tx,
             "UPDATE workspace_builds SET provisioner_state = $1, has_ai_task = $2, ai_task_sidebar_app_id = $3, deadline = $4, \
                updated_at = $5 WHERE id = $6",
             vec![c.bytes(result.state.clone()), c.bool(has_ai_task), opt_uuid_value(c, sidebar), c.ts(deadline), c.ts(now), c.uuid(build.id)],
@@ -1224,7 +1233,7 @@ impl WorkspaceStore for Db {
         .await?;
         if build.transition == Transition::Delete {
             c.exec(
-                &tx.inner,
+                &tx,
                 "UPDATE workspaces SET deleted = TRUE, updated_at = $1 WHERE id = $2",
                 vec![c.ts(now), c.uuid(build.workspace_id)],
             )
@@ -1253,7 +1262,7 @@ impl WorkspaceStore for Db {
             Some(error)
         };
         c.exec(
-            &tx.inner,
+            &tx,
             "UPDATE provisioner_jobs SET completed_at = $1, updated_at = $1, error = $2, error_code = $3 WHERE id = $4",
             vec![c.ts(now), c.opt_text(error), c.opt_text(error_code), c.uuid(job)],
         )
@@ -1264,7 +1273,7 @@ impl WorkspaceStore for Db {
                 Some(s) => Some(s),
                 None => c
                     .one(
-                        &tx.inner,
+                        &tx,
                         "SELECT p.provisioner_state FROM workspace_builds b JOIN workspace_builds p \
                            ON p.workspace_id = b.workspace_id AND p.build_number = b.build_number - 1 WHERE b.id = $1",
                         vec![c.uuid(build)],
@@ -1276,7 +1285,7 @@ impl WorkspaceStore for Db {
             };
             if let Some(s) = state {
                 c.exec(
-                    &tx.inner,
+                    &tx,
                     "UPDATE workspace_builds SET provisioner_state = $1 WHERE id = $2",
                     vec![c.bytes(s), c.uuid(build)],
                 )
@@ -1301,7 +1310,7 @@ impl WorkspaceStore for Db {
         );
         let existing = c
             .one(
-                &tx.inner,
+                &tx,
                 &format!("SELECT id FROM provisioner_daemons WHERE organization_id = $1 AND name = $2 AND {owner_expr} = $3"),
                 vec![c.uuid(reg.organization_id), c.text(&reg.name), c.text(&owner)],
             )
@@ -1322,7 +1331,7 @@ impl WorkspaceStore for Db {
             Some(r) => {
                 let id = r.uuid("id")?;
                 c.exec(
-                    &tx.inner,
+                    &tx,
                     &format!(
                         "UPDATE provisioner_daemons SET provisioners = $1{prov_cast}, tags = $2::jsonb, last_seen_at = $3, version = $4, \
                            key_id = $5 WHERE id = $6"
@@ -1335,7 +1344,7 @@ impl WorkspaceStore for Db {
             None => {
                 let id = Uuid::new_v4();
                 c.exec(
-                    &tx.inner,
+                    &tx,
                     &format!(
                         "INSERT INTO provisioner_daemons (id, created_at, name, provisioners, tags, last_seen_at, version, organization_id, key_id) \
                          VALUES ($1, $2, $3, $4{prov_cast}, $5::jsonb, $2, $6, $7, $8)"
@@ -1374,7 +1383,7 @@ impl WorkspaceStore for Db {
         let tx = self.begin().await?;
         self.lock_live_organization(&tx, ws.organization_id).await?;
         c.exec(
-            &tx.inner,
+            &tx,
             "INSERT INTO workspaces (id, created_at, updated_at, owner_id, organization_id, template_id, name, autostart_schedule, ttl, \
                last_used_at, automatic_updates, next_start_at) \
              VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10::automatic_updates, $11)",
@@ -1408,7 +1417,7 @@ impl WorkspaceStore for Db {
         let tx = self.begin().await?;
         let lock = if c.is_postgres() { " FOR UPDATE" } else { "" };
         c.one(
-            &tx.inner,
+            &tx,
             &format!("SELECT id FROM workspaces WHERE id = $1 AND deleted = FALSE{lock}"),
             vec![c.uuid(build.workspace_id)],
         )
@@ -1416,7 +1425,7 @@ impl WorkspaceStore for Db {
         .ok_or(StoreError::NotFound)?;
         let latest = c
             .one(
-                &tx.inner,
+                &tx,
                 "SELECT b.build_number, j.job_status::text AS job_status FROM workspace_builds b JOIN provisioner_jobs j ON j.id = b.job_id \
                  WHERE b.workspace_id = $1 ORDER BY b.build_number DESC LIMIT 1",
                 vec![c.uuid(build.workspace_id)],
