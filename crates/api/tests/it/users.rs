@@ -181,6 +181,34 @@ db_tests! {
             assert_eq!((a.status.as_u16(), a.message()), (403, "Cannot modify or delete system users."), "{method} {path}");
         }
 
+        // A user with a live workspace → 417.
+        let (carol, _) = admin.create_user("carol").await;
+        {
+            let c = db.ctx();
+            let now = hangar_core::Clock::now(&hangar_core::SystemClock);
+            let (t, w) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+            let carol_id: uuid::Uuid = carol["id"].as_str().unwrap().parse().unwrap();
+            let org_id: uuid::Uuid = org.as_str().unwrap().parse().unwrap();
+            db.execute(
+                "INSERT INTO templates (id, created_at, updated_at, organization_id, name, provisioner, active_version_id, created_by) \
+                 VALUES ($1, $2, $2, $3, 'tpl', 'echo'::provisioner_type, $4, $5)",
+                vec![c.uuid(t), c.ts(now), c.uuid(org_id), c.uuid(uuid::Uuid::new_v4()), c.uuid(carol_id)],
+            )
+            .await
+            .unwrap();
+            db.execute(
+                "INSERT INTO workspaces (id, created_at, updated_at, owner_id, organization_id, template_id, name) VALUES ($1, $2, $2, $3, $4, $5, 'ws')",
+                vec![c.uuid(w), c.ts(now), c.uuid(carol_id), c.uuid(org_id), c.uuid(t)],
+            )
+            .await
+            .unwrap();
+        }
+        let a = admin.delete("/api/v2/users/carol").await;
+        assert_eq!(
+            (a.status.as_u16(), a.message()),
+            (417, "You cannot delete a user that has workspaces. Delete their workspaces and try again!")
+        );
+
         // Deletes: self → 403; others → soft delete, keys gone, name reusable.
         let a = admin.delete("/api/v2/users/me").await;
         assert_eq!((a.status.as_u16(), a.message()), (403, "You cannot delete yourself!"));
