@@ -1480,10 +1480,9 @@ impl WorkspaceStore for Db {
                 &self.conn,
                 &format!(
                     "SELECT {WORKSPACE_COLS}, u.username AS owner_name, u.avatar_url AS owner_avatar_url, o.name AS organization_name, \
-                       CASE WHEN w.deleted THEN (SELECT b.id FROM workspace_builds b WHERE b.workspace_id = w.id \
-                         ORDER BY b.build_number DESC LIMIT 1) ELSE lb.id END AS latest_build_id \
+                       (SELECT b.id FROM workspace_builds b WHERE b.workspace_id = w.id \
+                         ORDER BY b.build_number DESC LIMIT 1) AS latest_build_id \
                      FROM workspaces w JOIN users u ON u.id = w.owner_id JOIN organizations o ON o.id = w.organization_id \
-                       LEFT JOIN workspace_latest_builds lb ON lb.workspace_id = w.id \
                      WHERE w.id IN ({id_list})"
                 ),
                 p.values,
@@ -1613,8 +1612,9 @@ impl WorkspaceStore for Db {
         let mut sql = format!(
             "SELECT w.id, COUNT(*) OVER () AS total FROM workspaces w JOIN users u ON u.id = w.owner_id \
                JOIN templates t ON t.id = w.template_id \
-               LEFT JOIN workspace_latest_builds lj ON lj.workspace_id = w.id \
-               LEFT JOIN workspace_builds lb ON lb.id = lj.id \
+               LEFT JOIN workspace_builds lb ON lb.id = (SELECT b.id FROM workspace_builds b WHERE b.workspace_id = w.id \
+                 ORDER BY b.build_number DESC LIMIT 1) \
+               LEFT JOIN provisioner_jobs lj ON lj.id = lb.job_id \
              WHERE {} ORDER BY lower(u.username), lower(w.name), w.id",
             clauses.join(" AND ")
         );

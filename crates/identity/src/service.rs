@@ -126,8 +126,9 @@ pub struct Identity<S, C: ?Sized = dyn Clock> {
     store: S,
     clock: Arc<C>,
     config: IdentityConfig,
-    /// PBKDF2 takes tens of milliseconds of CPU; bounding how many run at once keeps a
-    /// burst of logins from starving every other request (02 §10.1's mixed load).
+    /// PBKDF2 takes tens of milliseconds of CPU; bounding how many run at once (and their
+    /// duty cycle, see [`Self::pbkdf2`]) keeps a burst of logins from starving every other
+    /// request (02 §10.1's mixed load).
     hashing: tokio::sync::Semaphore,
 }
 
@@ -172,9 +173,16 @@ impl<S: IdentityStore, C: Clock + ?Sized> Identity<S, C> {
     }
 
     /// Runs a password hash or check on the blocking pool, a bounded number at a time.
+    ///
+    /// Each permit rests as long as its hash ran before it is released, so hashing uses at
+    /// most half of the permitted cores even under a flood of logins, and API requests keep
+    /// the rest (02 §10.1: the authenticated rate with 16 logins running).
     async fn pbkdf2<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
         let _permit = self.hashing.acquire().await.ok()?;
-        tokio::task::spawn_blocking(f).await.ok()
+        let started = std::time::Instant::now();
+        let out = tokio::task::spawn_blocking(f).await.ok();
+        tokio::time::sleep(started.elapsed()).await;
+        out
     }
 
     pub fn store(&self) -> &S {

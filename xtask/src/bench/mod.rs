@@ -16,6 +16,7 @@ pub mod bare;
 mod child;
 mod load;
 mod seed;
+mod workspaces;
 
 use crate::{ScratchDir, display, target_dir};
 use anyhow::{Context, bail};
@@ -41,6 +42,9 @@ const MAX_GROWTH_MIB: f64 = 16.0;
 pub enum Which {
     /// Auth overhead (spec 02 §10.1) and server memory (§10.4).
     Auth(AuthArgs),
+    /// Latest builds, queue position and acquire throughput (spec 04 §10), on PostgreSQL
+    /// (HANGAR_TEST_POSTGRES_URL) and SQLite.
+    Workspaces(workspaces::WorkspacesArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -96,6 +100,7 @@ impl AuthArgs {
 pub async fn run(root: &Path, which: Which) -> anyhow::Result<ExitCode> {
     match which {
         Which::Auth(args) => auth(root, args).await,
+        Which::Workspaces(args) => workspaces::run(root, args).await,
     }
 }
 
