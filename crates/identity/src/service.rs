@@ -174,14 +174,14 @@ impl<S: IdentityStore, C: Clock + ?Sized> Identity<S, C> {
 
     /// Runs a password hash or check on the blocking pool, a bounded number at a time.
     ///
-    /// Each permit rests as long as its hash ran before it is released, so hashing uses at
-    /// most half of the permitted cores even under a flood of logins, and API requests keep
-    /// the rest (02 §10.1: the authenticated rate with 16 logins running).
+    /// Each permit rests twice as long as its hash ran before it is released, so hashing
+    /// uses at most a third of the permitted cores even under a flood of logins, and API
+    /// requests keep the rest (02 §10.1: the authenticated rate with 16 logins running).
     async fn pbkdf2<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
         let _permit = self.hashing.acquire().await.ok()?;
         let started = std::time::Instant::now();
         let out = tokio::task::spawn_blocking(f).await.ok();
-        tokio::time::sleep(started.elapsed()).await;
+        tokio::time::sleep(started.elapsed() * 2).await;
         out
     }
 
