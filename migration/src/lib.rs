@@ -109,7 +109,7 @@ impl MigrationTrait for SqlStep {
     }
 }
 
-/// Builds a statement whose `$n` placeholders work on both backends.
+/// Builds a statement whose `$n` parameters work on both backends.
 pub(crate) fn stmt(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(backend, sql, values)
 }

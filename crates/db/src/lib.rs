@@ -1,6 +1,6 @@
 //! Storage for every area, on SQLite (embedded default) and PostgreSQL, through sea-orm.
 //!
-//! SQL is written once with `$n` placeholders and `::type` casts; [`sql::prepare`] drops the
+//! SQL is written once with `$n` parameters and `::type` casts; [`sql::prepare`] drops the
 //! casts for SQLite, and [`sql::Ctx`] binds values in each backend's column types (00's
 //! registry): uuids and timestamps are text on SQLite, native on PostgreSQL.
 

@@ -409,14 +409,14 @@ impl Row {
     }
 }
 
-/// Numbered placeholders for statements built at run time.
+/// Numbered parameters (`$n`) for statements built at run time.
 #[derive(Default)]
 pub struct Params {
     pub values: Vec<Value>,
 }
 
 impl Params {
-    /// Adds a value and returns its placeholder (`$n`).
+    /// Adds a value and returns its parameter marker (`$n`).
     pub fn push(&mut self, v: Value) -> String {
         self.values.push(v);
         format!("${}", self.values.len())
