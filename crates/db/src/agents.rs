@@ -11,12 +11,12 @@ use uuid::Uuid;
 
 type R<T> = Result<T, StoreError>;
 
-const AGENT_COLS: &str = "a.id, a.parent_id, a.created_at, a.updated_at, a.name, a.resource_id, a.auth_token, a.architecture, \
+pub(crate) const AGENT_COLS: &str = "a.id, a.parent_id, a.created_at, a.updated_at, a.name, a.resource_id, a.auth_token, a.architecture, \
     a.operating_system, a.environment_variables::text AS environment_variables, a.directory, a.expanded_directory, a.version, \
     a.api_version, a.lifecycle_state::text AS lifecycle_state, a.first_connected_at, a.last_connected_at, a.disconnected_at, \
     a.started_at, a.ready_at, a.connection_timeout_seconds, a.troubleshooting_url";
 
-fn agent_from(r: &Row) -> R<WorkspaceAgent> {
+pub(crate) fn agent_from(r: &Row) -> R<WorkspaceAgent> {
     let env: Option<BTreeMap<String, String>> = r
         .opt_string("environment_variables")?
         .and_then(|s| serde_json::from_str(&s).ok());
@@ -47,6 +47,29 @@ fn agent_from(r: &Row) -> R<WorkspaceAgent> {
     })
 }
 
+fn app_from(r: &Row) -> R<WorkspaceApp> {
+    Ok(WorkspaceApp {
+        id: r.uuid("id")?,
+        agent_id: r.uuid("agent_id")?,
+        slug: r.string("slug")?,
+        display_name: r.string("display_name")?,
+        icon: r.string("icon")?,
+        command: r.opt_string("command")?,
+        url: r.opt_string("url")?,
+        healthcheck_url: r.string("healthcheck_url")?,
+        healthcheck_interval: r.i32("healthcheck_interval")?,
+        healthcheck_threshold: r.i32("healthcheck_threshold")?,
+        health: r.string("health")?,
+        subdomain: r.bool("subdomain")?,
+        sharing_level: r.string("sharing_level")?,
+        external: r.bool("external")?,
+        display_order: r.i32("display_order")?,
+        hidden: r.bool("hidden")?,
+        open_in: r.string("open_in")?,
+        display_group: r.opt_string("display_group")?,
+    })
+}
+
 const STATUS_COLS: &str = "s.id, s.created_at, s.workspace_id, s.agent_id, s.app_id, s.state::text AS state, s.message, s.uri";
 
 fn status_from(r: &Row) -> R<AppStatus> {
@@ -63,6 +86,32 @@ fn status_from(r: &Row) -> R<AppStatus> {
 }
 
 impl Db {
+    /// Apps of these agents, in display order.
+    pub(crate) async fn apps_of_agents(&self, agents: &[Uuid]) -> R<Vec<WorkspaceApp>> {
+        if agents.is_empty() {
+            return Ok(vec![]);
+        }
+        let c = &self.ctx;
+        let mut p = Params::default();
+        let list: Vec<String> = agents.iter().map(|a| p.push(c.uuid(*a))).collect();
+        c.all(
+            &self.conn,
+            &format!(
+                "SELECT p.id, p.agent_id, p.slug, p.display_name, p.icon, p.command, p.url, p.healthcheck_url, \
+                   p.healthcheck_interval, p.healthcheck_threshold, p.health::text AS health, p.subdomain, \
+                   p.sharing_level::text AS sharing_level, p.external, p.display_order, p.hidden, \
+                   p.open_in::text AS open_in, p.display_group \
+                 FROM workspace_apps p WHERE p.agent_id IN ({}) ORDER BY p.display_order, p.display_name, p.slug",
+                list.join(", ")
+            ),
+            p.values,
+        )
+        .await?
+        .iter()
+        .map(app_from)
+        .collect()
+    }
+
     async fn agent_ctx_where(
         &self,
         clause: &str,
@@ -333,39 +382,6 @@ impl AgentStore for Db {
     }
 
     async fn apps_of_agent(&self, agent: Uuid) -> R<Vec<WorkspaceApp>> {
-        let c = &self.ctx;
-        c.all(
-            &self.conn,
-            "SELECT p.id, p.agent_id, p.slug, p.display_name, p.icon, p.command, p.url, p.healthcheck_url, p.healthcheck_interval, \
-               p.healthcheck_threshold, p.health::text AS health, p.subdomain, p.sharing_level::text AS sharing_level, p.external, \
-               p.display_order, p.hidden, p.open_in::text AS open_in, p.display_group \
-             FROM workspace_apps p WHERE p.agent_id = $1 ORDER BY p.display_order, p.display_name, p.slug",
-            vec![c.uuid(agent)],
-        )
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(WorkspaceApp {
-                id: r.uuid("id")?,
-                agent_id: r.uuid("agent_id")?,
-                slug: r.string("slug")?,
-                display_name: r.string("display_name")?,
-                icon: r.string("icon")?,
-                command: r.opt_string("command")?,
-                url: r.opt_string("url")?,
-                healthcheck_url: r.string("healthcheck_url")?,
-                healthcheck_interval: r.i32("healthcheck_interval")?,
-                healthcheck_threshold: r.i32("healthcheck_threshold")?,
-                health: r.string("health")?,
-                subdomain: r.bool("subdomain")?,
-                sharing_level: r.string("sharing_level")?,
-                external: r.bool("external")?,
-                display_order: r.i32("display_order")?,
-                hidden: r.bool("hidden")?,
-                open_in: r.string("open_in")?,
-                display_group: r.opt_string("display_group")?,
-            })
-        })
-        .collect()
+        self.apps_of_agents(&[agent]).await
     }
 }

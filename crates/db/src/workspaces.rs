@@ -473,89 +473,21 @@ impl Db {
             .all(
                 &self.conn,
                 &format!(
-                    "SELECT a.id, a.parent_id, a.created_at, a.updated_at, a.name, a.resource_id, a.auth_token, a.architecture, \
-                       a.operating_system, a.environment_variables::text AS environment_variables, a.directory, a.expanded_directory, \
-                       a.version, a.api_version, a.lifecycle_state::text AS lifecycle_state, a.first_connected_at, a.last_connected_at, \
-                       a.disconnected_at, a.started_at, a.ready_at, a.connection_timeout_seconds, a.troubleshooting_url \
-                     FROM workspace_agents a WHERE a.resource_id IN ({ids}) AND a.deleted = FALSE ORDER BY a.display_order, a.name"
+                    "SELECT {} FROM workspace_agents a WHERE a.resource_id IN ({ids}) AND a.deleted = FALSE \
+                     ORDER BY a.display_order, a.name",
+                    crate::agents::AGENT_COLS
                 ),
                 p.values,
             )
             .await?;
-        let mut agents = vec![];
-        for r in rows {
-            let env: Option<BTreeMap<String, String>> =
-                match r.opt_string("environment_variables")? {
-                    Some(s) => serde_json::from_str(&s).ok(),
-                    None => None,
-                };
-            agents.push(WorkspaceAgent {
-                id: r.uuid("id")?,
-                parent_id: r.opt_uuid("parent_id")?,
-                created_at: r.ts("created_at")?,
-                updated_at: r.ts("updated_at")?,
-                name: r.string("name")?,
-                resource_id: r.uuid("resource_id")?,
-                auth_token: r.uuid("auth_token")?,
-                architecture: r.string("architecture")?,
-                operating_system: r.string("operating_system")?,
-                environment_variables: env.unwrap_or_default(),
-                directory: r.string("directory")?,
-                expanded_directory: r.string("expanded_directory")?,
-                version: r.string("version")?,
-                api_version: r.string("api_version")?,
-                lifecycle_state: r.string("lifecycle_state")?,
-                first_connected_at: r.opt_ts("first_connected_at")?,
-                last_connected_at: r.opt_ts("last_connected_at")?,
-                disconnected_at: r.opt_ts("disconnected_at")?,
-                started_at: r.opt_ts("started_at")?,
-                ready_at: r.opt_ts("ready_at")?,
-                connection_timeout_seconds: r.i32("connection_timeout_seconds")?,
-                troubleshooting_url: r.string("troubleshooting_url")?,
-                apps: vec![],
-            });
-        }
+        let mut agents = rows
+            .iter()
+            .map(crate::agents::agent_from)
+            .collect::<R<Vec<_>>>()?;
         let agent_ids: Vec<Uuid> = agents.iter().map(|a| a.id).collect();
-        if !agent_ids.is_empty() {
-            let mut p = Params::default();
-            let ids = list(c, &mut p, &agent_ids);
-            let rows = c
-                .all(
-                    &self.conn,
-                    &format!(
-                        "SELECT p.id, p.agent_id, p.slug, p.display_name, p.icon, p.command, p.url, p.healthcheck_url, \
-                           p.healthcheck_interval, p.healthcheck_threshold, p.health::text AS health, p.subdomain, \
-                           p.sharing_level::text AS sharing_level, p.external, p.display_order, p.hidden, \
-                           p.open_in::text AS open_in, p.display_group \
-                         FROM workspace_apps p WHERE p.agent_id IN ({ids}) ORDER BY p.display_order, p.display_name, p.slug"
-                    ),
-                    p.values,
-                )
-                .await?;
-            for r in rows {
-                let app = WorkspaceApp {
-                    id: r.uuid("id")?,
-                    agent_id: r.uuid("agent_id")?,
-                    slug: r.string("slug")?,
-                    display_name: r.string("display_name")?,
-                    icon: r.string("icon")?,
-                    command: r.opt_string("command")?,
-                    url: r.opt_string("url")?,
-                    healthcheck_url: r.string("healthcheck_url")?,
-                    healthcheck_interval: r.i32("healthcheck_interval")?,
-                    healthcheck_threshold: r.i32("healthcheck_threshold")?,
-                    health: r.string("health")?,
-                    subdomain: r.bool("subdomain")?,
-                    sharing_level: r.string("sharing_level")?,
-                    external: r.bool("external")?,
-                    display_order: r.i32("display_order")?,
-                    hidden: r.bool("hidden")?,
-                    open_in: r.string("open_in")?,
-                    display_group: r.opt_string("display_group")?,
-                };
-                if let Some(a) = agents.iter_mut().find(|a| a.id == app.agent_id) {
-                    a.apps.push(app);
-                }
+        for app in self.apps_of_agents(&agent_ids).await? {
+            if let Some(a) = agents.iter_mut().find(|a| a.id == app.agent_id) {
+                a.apps.push(app);
             }
         }
         Ok(agents)
