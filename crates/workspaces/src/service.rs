@@ -387,6 +387,19 @@ impl<S: WorkspaceStore, C: Clock + ?Sized> Workspaces<S, C> {
         }
     }
 
+    /// The version's import job, which must have succeeded (`refusal` otherwise).
+    async fn succeeded_import(&self, v: &TemplateVersion, refusal: &str) -> Result<ProvisionerJob> {
+        let job = self
+            .store
+            .job_by_id(v.job_id)
+            .await?
+            .ok_or(WorkspaceError::NotFound)?;
+        if job.status != JobStatus::Succeeded {
+            return Err(WorkspaceError::invalid(refusal));
+        }
+        Ok(job)
+    }
+
     /// A job with its queue position.
     pub async fn queued(&self, job: Uuid) -> Result<QueuedJob> {
         self.store
@@ -485,15 +498,11 @@ impl<S: WorkspaceStore, C: Clock + ?Sized> Workspaces<S, C> {
             ));
         }
         let job = self
-            .store
-            .job_by_id(version.job_id)
-            .await?
-            .ok_or(WorkspaceError::NotFound)?;
-        if job.status != JobStatus::Succeeded {
-            return Err(WorkspaceError::invalid(
+            .succeeded_import(
+                &version,
                 "The template version import job has not succeeded.",
-            ));
-        }
+            )
+            .await?;
         if self
             .store
             .template_by_name(org.id, &req.name)
@@ -621,16 +630,11 @@ impl<S: WorkspaceStore, C: Clock + ?Sized> Workspaces<S, C> {
                 "The provided template version doesn't belong to the specified template.",
             ));
         }
-        let job = self
-            .store
-            .job_by_id(v.job_id)
-            .await?
-            .ok_or(WorkspaceError::NotFound)?;
-        if job.status != JobStatus::Succeeded {
-            return Err(WorkspaceError::invalid(
-                "The provided template version has not been imported successfully.",
-            ));
-        }
+        self.succeeded_import(
+            &v,
+            "The provided template version has not been imported successfully.",
+        )
+        .await?;
         self.store
             .set_active_version(t.id, v.id, self.now())
             .await?;
@@ -920,15 +924,8 @@ impl<S: WorkspaceStore, C: Clock + ?Sized> Workspaces<S, C> {
             .await?
             .ok_or(WorkspaceError::NotFound)?;
         let import = self
-            .store
-            .job_by_id(v.job_id)
-            .await?
-            .ok_or(WorkspaceError::NotFound)?;
-        if import.status != JobStatus::Succeeded {
-            return Err(WorkspaceError::invalid(
-                "The template version import job has not succeeded.",
-            ));
-        }
+            .succeeded_import(&v, "The template version import job has not succeeded.")
+            .await?;
         let now = self.now();
         let build_id = Uuid::new_v4();
         let job = ProvisionerJob {
