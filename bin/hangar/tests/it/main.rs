@@ -337,7 +337,40 @@ fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
 }
 
 /// The echo template of 04 §11: resource `dev` (`hangar_test`), agent `main`, app `code`.
-const ECHO_APPLY: &str = r#"{"resources":[{"name":"dev","type":"hangar_test","agents":[{"name":"main","operating_system":"linux","architecture":"amd64","apps":[{"id":"a","slug":"code","url":"http://localhost:13337"}]}]}]}"#;
+/// The agent's token is fixed so the test can act as the agent.
+const ECHO_APPLY: &str = r#"{"resources":[{"name":"dev","type":"hangar_test","agents":[{"name":"main","operating_system":"linux","architecture":"amd64","token":"5f0c3a52-8d1e-4c59-9a0e-3f1f2b7c6d41","apps":[{"id":"a","slug":"code","url":"http://localhost:13337"}]}]}]}"#;
+const AGENT_TOKEN: &str = "5f0c3a52-8d1e-4c59-9a0e-3f1f2b7c6d41";
+
+/// Reports an app status as the workspace agent, through the agent API.
+fn report_app_status(base: &str, state: &str, message: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let status = rt.block_on(async {
+        reqwest::Client::new()
+            .patch(format!("{base}/api/v2/workspaceagents/me/app-status"))
+            .header("Coder-Session-Token", AGENT_TOKEN)
+            .json(&serde_json::json!({"app_slug": "code", "state": state, "message": message}))
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status.as_u16(), 200, "app-status {state}");
+}
+
+/// The `APP STATUS` cell of `admin/dev` in `hangar list`.
+fn app_status_column(list: &str) -> String {
+    let header = list.lines().next().unwrap_or("");
+    let start = header.find("APP STATUS").expect("APP STATUS column");
+    let row = list
+        .lines()
+        .find(|l| l.starts_with("admin/dev "))
+        .unwrap_or("");
+    row.get(start..).unwrap_or("").trim().to_string()
+}
 
 /// The last non-empty line of `text`.
 fn last_line(text: &str) -> &str {
@@ -488,6 +521,20 @@ fn templates_and_workspaces_against_a_live_server() {
         "{out}"
     );
     assert_eq!(last_line(&out), "Latest app status: none", "{out}");
+
+    // Checklist 69: the agent reports statuses; the CLI shows the message, else the state.
+    report_app_status(&server.url, "working", "Running tests");
+    let (_, out, _) = cli(&["list"]);
+    assert_eq!(app_status_column(&out), "code: Running tests", "{out}");
+    report_app_status(&server.url, "idle", "");
+    let (_, out, _) = cli(&["list"]);
+    assert_eq!(app_status_column(&out), "code: idle", "{out}");
+    let (_, out, _) = cli(&["show", "dev"]);
+    assert_eq!(
+        last_line(&out),
+        "Latest app status: idle (idle, app code)",
+        "{out}"
+    );
     let (code, out, err) = cli(&["show", "admin/dev", "-o", "json"]);
     assert_eq!(code, 0, "{err}");
     let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
