@@ -36,6 +36,11 @@ impl MigratorTrait for Migrator {
                 postgres: include_str!("../sql/m0005_workspaces/postgres.up.sql"),
                 sqlite: include_str!("../sql/m0005_workspaces/sqlite.up.sql"),
             }),
+            Box::new(SqlStep {
+                name: "m0006_provisioner_acquire_index",
+                postgres: include_str!("../sql/m0006_provisioner_acquire_index/postgres.up.sql"),
+                sqlite: include_str!("../sql/m0006_provisioner_acquire_index/sqlite.up.sql"),
+            }),
         ]
     }
 }
@@ -77,6 +82,8 @@ const SQL_FILES: &[&str] = &[
     include_str!("../sql/m0004_organization_delete_guard/sqlite.up.sql"),
     include_str!("../sql/m0005_workspaces/postgres.up.sql"),
     include_str!("../sql/m0005_workspaces/sqlite.up.sql"),
+    include_str!("../sql/m0006_provisioner_acquire_index/postgres.up.sql"),
+    include_str!("../sql/m0006_provisioner_acquire_index/sqlite.up.sql"),
 ];
 
 /// A step that is one SQL script per backend.

@@ -890,7 +890,6 @@ impl WorkspaceStore for Db {
         let now = p.push(c.ts(req.now));
         let daemon = p.push(c.uuid(req.daemon_id));
         let org = p.push(c.uuid(req.organization_id));
-        let pb = p.push(c.uuid(PREBUILDS_SYSTEM_USER_ID));
         let tags = p.push(c.json(&tags_json(&req.tags)));
         let types: Vec<String> = req
             .provisioners
@@ -919,7 +918,7 @@ impl WorkspaceStore for Db {
              WHERE id = (SELECT pj.id FROM provisioner_jobs pj \
                WHERE pj.job_status = 'pending'::provisioner_job_status AND pj.organization_id = {org} \
                  AND pj.provisioner IN ({type_list}) AND {} \
-               ORDER BY (pj.initiator_id = {pb}), pj.created_at, pj.id{lock} LIMIT 1) \
+               ORDER BY (pj.initiator_id = '{PREBUILDS_SYSTEM_USER_ID}'::uuid), pj.created_at, pj.id{lock} LIMIT 1) \
              RETURNING {}",
             tag_match(c, &format!("{tags}::jsonb"), "pj.tags"),
             JOB_COLS.replace("j.", "")

@@ -85,6 +85,23 @@ pub struct WorkspacesArgs {
     /// Use the release binary as it is instead of running `cargo build --release`.
     #[arg(long)]
     no_build: bool,
+    /// Run only these measurements (default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Measurement>,
+}
+
+/// One of the three measurements of 04 §10.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Measurement {
+    Latest,
+    Queue,
+    Acquire,
+}
+
+impl WorkspacesArgs {
+    fn runs(&self, m: Measurement) -> bool {
+        self.only.is_empty() || self.only.contains(&m)
+    }
 }
 
 /// Table sizes of one scale.
@@ -285,34 +302,40 @@ async fn postgres(args: &WorkspacesArgs, sizes: &Sizes) -> anyhow::Result<serde_
     let mut out = Map::new();
     out.insert("version".into(), json!(version));
 
-    let (name, db) = pg.scratch().await?;
-    println!("-- latest builds (04 §10): scratch database {name}");
-    let result = latest_builds(
-        &db,
-        sizes.pg_workspaces,
-        sizes.builds_per_workspace,
-        sizes.ids,
-        args.repeat,
-        superuser,
-    )
-    .await;
-    db.close().await;
-    pg.drop_scratch(&name).await;
-    out.insert("latest_builds".into(), result?);
+    if args.runs(Measurement::Latest) {
+        let (name, db) = pg.scratch().await?;
+        println!("-- latest builds (04 §10): scratch database {name}");
+        let result = latest_builds(
+            &db,
+            sizes.pg_workspaces,
+            sizes.builds_per_workspace,
+            sizes.ids,
+            args.repeat,
+            superuser,
+        )
+        .await;
+        db.close().await;
+        pg.drop_scratch(&name).await;
+        out.insert("latest_builds".into(), result?);
+    }
 
-    let (name, db) = pg.scratch().await?;
-    println!("-- queue position (04 §10): scratch database {name}");
-    let result = queue(&db, sizes, args.repeat, superuser).await;
-    db.close().await;
-    pg.drop_scratch(&name).await;
-    out.insert("queue_position".into(), result?);
+    if args.runs(Measurement::Queue) {
+        let (name, db) = pg.scratch().await?;
+        println!("-- queue position (04 §10): scratch database {name}");
+        let result = queue(&db, sizes, args.repeat, superuser).await;
+        db.close().await;
+        pg.drop_scratch(&name).await;
+        out.insert("queue_position".into(), result?);
+    }
 
-    let (name, db) = pg.scratch().await?;
-    println!("-- acquire (04 §10): scratch database {name}");
-    let result = acquire(&db, sizes.pg_acquire_jobs).await;
-    db.close().await;
-    pg.drop_scratch(&name).await;
-    out.insert("acquire".into(), result?);
+    if args.runs(Measurement::Acquire) {
+        let (name, db) = pg.scratch().await?;
+        println!("-- acquire (04 §10): scratch database {name}");
+        let result = acquire(&db, sizes.pg_acquire_jobs).await;
+        db.close().await;
+        pg.drop_scratch(&name).await;
+        out.insert("acquire".into(), result?);
+    }
 
     pg.admin.close().await;
     Ok(serde_json::Value::Object(out))
@@ -336,25 +359,29 @@ async fn sqlite(
     );
     let mut out = Map::new();
 
-    let db = open_sqlite(&work.0.join("latest.db")).await?;
-    println!("-- latest builds (04 §10, at SQLite's scale)");
-    let result = latest_builds(
-        &db,
-        sizes.sqlite_workspaces,
-        sizes.builds_per_workspace,
-        sizes.ids,
-        args.repeat,
-        false,
-    )
-    .await;
-    db.close().await;
-    out.insert("latest_builds".into(), result?);
+    if args.runs(Measurement::Latest) {
+        let db = open_sqlite(&work.0.join("latest.db")).await?;
+        println!("-- latest builds (04 §10, at SQLite's scale)");
+        let result = latest_builds(
+            &db,
+            sizes.sqlite_workspaces,
+            sizes.builds_per_workspace,
+            sizes.ids,
+            args.repeat,
+            false,
+        )
+        .await;
+        db.close().await;
+        out.insert("latest_builds".into(), result?);
+    }
 
-    let db = open_sqlite(&work.0.join("acquire.db")).await?;
-    println!("-- acquire (04 §10; SQLite has one writer, so expect no scaling)");
-    let result = acquire(&db, sizes.sqlite_acquire_jobs).await;
-    db.close().await;
-    out.insert("acquire".into(), result?);
+    if args.runs(Measurement::Acquire) {
+        let db = open_sqlite(&work.0.join("acquire.db")).await?;
+        println!("-- acquire (04 §10; SQLite has one writer, so expect no scaling)");
+        let result = acquire(&db, sizes.sqlite_acquire_jobs).await;
+        db.close().await;
+        out.insert("acquire".into(), result?);
+    }
     Ok(serde_json::Value::Object(out))
 }
 
@@ -1701,8 +1728,8 @@ async fn explain_acquire(db: &Db, f: &Fixture, daemon: Uuid) -> anyhow::Result<V
         UPDATE provisioner_jobs SET started_at = $1, updated_at = $1, worker_id = $2 \
         WHERE id = (SELECT pj.id FROM provisioner_jobs pj \
           WHERE pj.job_status = 'pending'::provisioner_job_status AND pj.organization_id = $3 \
-            AND pj.provisioner IN ($6::provisioner_type) AND provisioner_tagset_contains($5::jsonb, pj.tags) \
-          ORDER BY (pj.initiator_id = $4), pj.created_at, pj.id FOR UPDATE SKIP LOCKED LIMIT 1) \
+            AND pj.provisioner IN ($5::provisioner_type) AND provisioner_tagset_contains($4::jsonb, pj.tags) \
+          ORDER BY (pj.initiator_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid), pj.created_at, pj.id FOR UPDATE SKIP LOCKED LIMIT 1) \
         RETURNING id";
     let tx = db.begin().await?;
     let rows = tx
@@ -1712,7 +1739,6 @@ async fn explain_acquire(db: &Db, f: &Fixture, daemon: Uuid) -> anyhow::Result<V
                 c.ts(SystemClock.now()),
                 c.uuid(daemon),
                 c.uuid(f.org),
-                c.uuid(hangar_core::PREBUILDS_SYSTEM_USER_ID),
                 c.json(&serde_json::to_value(untagged())?),
                 c.text("echo"),
             ],
@@ -1752,7 +1778,7 @@ async fn acquire(db: &Db, jobs: u64) -> anyhow::Result<serde_json::Value> {
             if sorts_all {
                 println!(
                     "     → every acquire reads and sorts all pending jobs of the organization: the ORDER BY starts with \
-                     `(initiator_id = prebuilds user)`, which idx_provisioner_jobs_pending cannot provide"
+                     `(initiator_id = prebuilds user)`, which idx_provisioner_jobs_acquire should provide"
                 );
             }
         }
