@@ -10,6 +10,7 @@ pub mod daemons;
 pub mod error;
 pub mod lifecycle;
 pub mod model;
+pub mod parameters;
 pub mod rules;
 pub mod service;
 pub mod store;

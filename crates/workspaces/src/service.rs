@@ -848,7 +848,8 @@ impl<S: WorkspaceStore, C: Clock + ?Sized> Workspaces<S, C> {
         }
     }
 
-    /// Parameters: the previous values, then the request; unknown names are refused.
+    /// Parameters: the previous values, then the request, then defaults; unknown names,
+    /// immutable changes, missing required values and invalid values are refused.
     async fn resolve_parameters(
         &self,
         version: Uuid,
@@ -889,6 +890,15 @@ impl<S: WorkspaceStore, C: Clock + ?Sized> Workspaces<S, C> {
                 errors.push(Validation::new(
                     "rich_parameter_values",
                     format!("parameter {:?}: a value is required", d.name),
+                ));
+                continue;
+            }
+            if let Err(reason) =
+                crate::parameters::validate_value(d, &value, prev.map(|p| p.value.as_str()))
+            {
+                errors.push(Validation::new(
+                    "rich_parameter_values",
+                    format!("parameter {:?}: {reason}", d.name),
                 ));
                 continue;
             }
@@ -1184,6 +1194,13 @@ impl<S: WorkspaceStore, C: Clock + ?Sized> Workspaces<S, C> {
         let b = self.build_row(id).await?;
         let w = self.workspace(caller, b.build.workspace_id, true).await?;
         Ok((b, w))
+    }
+
+    /// The parameter values a build was made with, after reading the build is authorized.
+    pub async fn build_parameters(&self, caller: &Caller, id: Uuid) -> Result<Vec<NameValue>> {
+        let b = self.build_row(id).await?;
+        self.workspace(caller, b.build.workspace_id, true).await?;
+        Ok(self.store.build_parameters(id).await?)
     }
 
     pub async fn builds(&self, ws: &Workspace, limit: u64, offset: u64) -> Result<Vec<BuildRow>> {

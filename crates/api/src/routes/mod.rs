@@ -429,6 +429,12 @@ pub const ROUTES: &[RouteDoc] = &[
     ),
     r(
         "GET",
+        "/api/v2/workspacebuilds/{workspacebuild}/parameters",
+        "Get a build's parameter values",
+        "Builds",
+    ),
+    r(
+        "GET",
         "/api/v2/workspacebuilds/{workspacebuild}/logs",
         "Get a build's logs",
         "Builds",
@@ -663,6 +669,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v2/workspacebuilds/{workspacebuild}/resources",
             get(workspaces::build_resources),
+        )
+        .route(
+            "/api/v2/workspacebuilds/{workspacebuild}/parameters",
+            get(workspaces::build_parameters),
         )
         .route(
             "/api/v2/workspacebuilds/{workspacebuild}/logs",

@@ -783,6 +783,24 @@ pub async fn get_build_by_number(
     Ok(Json(build_value(&state, &b).await))
 }
 
+/// `[{name, value}]` of the build, as Coder's `WorkspaceBuildParameter`.
+pub async fn build_parameters(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let params = state
+        .workspaces
+        .build_parameters(&caller, parse_id(&id, "workspacebuild")?)
+        .await?;
+    Ok(Json(json!(
+        params
+            .iter()
+            .map(|p| json!({"name": p.name, "value": p.value}))
+            .collect::<Vec<_>>()
+    )))
+}
+
 pub async fn build_resources(
     State(state): State<AppState>,
     Auth(caller): Auth,

@@ -319,4 +319,52 @@ db_tests! {
         assert_eq!((a.status.as_u16(), a.message()), (400, "Template \"docker\" has been deprecated, and cannot be used to create a new workspace."));
         let _ = srv;
     }
+
+    /// 04 §6.3 step 3: parameter values are checked against their definitions.
+    async fn parameter_validation(db: TestDb) {
+        let (_srv, admin) = server(&db).await;
+        let plan = json!({"parameters": [
+            {"name": "cpu", "type": "number", "mutable": true, "default_value": "2",
+             "validation_min": 1, "validation_max": 8, "validation_monotonic": "increasing"},
+            {"name": "region", "default_value": "eu", "mutable": true,
+             "options": [{"name": "EU", "value": "eu"}, {"name": "US", "value": "us"}]},
+            {"name": "repo", "default_value": "", "validation_regex": "^https://",
+             "validation_error": "{value} is not an https URL"},
+            {"name": "disk", "type": "number", "default_value": "10"}
+        ]});
+        let tar = tar_of(&[("plan.json", &plan.to_string()), ("apply.json", r#"{"resources":[]}"#)]);
+        let (t, _) = template(&admin, "params", tar).await;
+        let tid = id(&t);
+        let bad = admin.post("/api/v2/users/me/workspaces", &json!({"name": "p1", "template_id": tid,
+            "rich_parameter_values": [{"name": "cpu", "value": "9"}, {"name": "region", "value": "mars"},
+                                      {"name": "repo", "value": "ftp://x"}, {"name": "nope", "value": "1"}]})).await;
+        assert_eq!((bad.status.as_u16(), bad.message()), (400, "Invalid rich parameter values."), "{}", bad.text);
+        let details: Vec<&str> = bad.json["validations"].as_array().unwrap().iter()
+            .map(|v| { assert_eq!(v["field"], "rich_parameter_values"); v["detail"].as_str().unwrap() }).collect();
+        assert_eq!(details, [
+            "parameter \"nope\": not defined by the template version",
+            "parameter \"cpu\": value 9 is more than the maximum 8",
+            "parameter \"region\": value \"mars\" is not one of the options",
+            "parameter \"repo\": ftp://x is not an https URL",
+        ]);
+        // Nothing was written.
+        assert_eq!(admin.get("/api/v2/workspaces").await.json["count"], 0);
+        let w = admin.post("/api/v2/users/me/workspaces", &json!({"name": "p1", "template_id": tid,
+            "rich_parameter_values": [{"name": "cpu", "value": "4"}, {"name": "repo", "value": "https://x"}]})).await;
+        assert_eq!(w.status.as_u16(), 201, "{}", w.text);
+        let wid = id(&w.json);
+        wait_for(&admin, &format!("/api/v2/workspaces/{wid}"), |j| j["latest_build"]["status"] == "running").await;
+        // Monotonic: cpu may not go down; an immutable parameter may not change.
+        let down = admin.post(&format!("/api/v2/workspaces/{wid}/builds"), &json!({"transition": "start",
+            "rich_parameter_values": [{"name": "cpu", "value": "3"}, {"name": "disk", "value": "20"}]})).await;
+        assert_eq!(down.status.as_u16(), 400, "{}", down.text);
+        assert_eq!(down.json["validations"][0]["detail"], "parameter \"cpu\": value 3 must be equal to or greater than the previous value 4");
+        assert_eq!(down.json["validations"][1]["detail"], "parameter \"disk\": is not mutable");
+        let up = admin.post(&format!("/api/v2/workspaces/{wid}/builds"), &json!({"transition": "start",
+            "rich_parameter_values": [{"name": "cpu", "value": "5"}]})).await;
+        assert_eq!(up.status.as_u16(), 201, "{}", up.text);
+        let params = admin.get(&format!("/api/v2/workspacebuilds/{}/parameters", id(&up.json))).await;
+        assert_eq!(params.status.as_u16(), 200, "{}", params.text);
+        assert!(params.json.as_array().unwrap().contains(&json!({"name": "cpu", "value": "5"})), "{}", params.text);
+    }
 }
