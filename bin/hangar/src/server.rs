@@ -249,6 +249,7 @@ fn spawn_loops(
     };
     let lifecycle = {
         let ws = state.workspaces.clone();
+        let stop = stop.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             while !stop.is_canceled() {
@@ -265,7 +266,20 @@ fn spawn_loops(
             }
         })
     };
-    vec![hung, lifecycle]
+    let gauges = {
+        let ws = state.workspaces.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(15));
+            while !stop.is_canceled() {
+                tick.tick().await;
+                if let Err(e) = ws.refresh_queue_gauges().await {
+                    tracing::warn!(error = %e, "refreshing the queue gauges failed");
+                }
+            }
+        })
+    };
+    vec![hung, lifecycle, gauges]
 }
 
 async fn shutdown_signal() {

@@ -79,14 +79,17 @@ impl std::ops::Deref for AppState {
 impl AppState {
     pub fn new(db: Db, clock: Arc<dyn Clock>, config: ApiConfig) -> Self {
         let identity = Identity::new(db.clone(), clock.clone(), config.identity.clone());
-        let workspaces = Arc::new(Workspaces::new(db.clone(), clock.clone()));
+        let metrics = metrics::Metrics::default();
+        let workspaces = Arc::new(
+            Workspaces::new(db.clone(), clock.clone()).with_metrics(metrics.registry.clone()),
+        );
         let login_limiter = ratelimit::RateLimiter::new(config.login_rate_limit, 100_000);
         Self(Arc::new(Inner {
             db,
             identity,
             workspaces,
             clock,
-            metrics: metrics::Metrics::default(),
+            metrics,
             login_limiter,
             config,
         }))

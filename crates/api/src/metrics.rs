@@ -24,6 +24,8 @@ pub struct Metrics {
     concurrent: AtomicI64,
     logins: Mutex<BTreeMap<&'static str, u64>>,
     key_writes: Mutex<BTreeMap<&'static str, u64>>,
+    /// The domain areas' metrics (workspaces, provisioners, …), rendered after these.
+    pub registry: std::sync::Arc<hangar_core::metrics::Registry>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -146,6 +148,7 @@ impl Metrics {
                 "hangar_api_key_writes_total{{reason=\"{reason}\"}} {n}"
             );
         }
+        out.push_str(&self.registry.render());
         out
     }
 }

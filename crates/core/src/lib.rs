@@ -6,6 +6,7 @@ pub mod events;
 pub mod experiments;
 pub mod ids;
 pub mod locks;
+pub mod metrics;
 pub mod pagination;
 pub mod rbac;
 pub mod tx;

@@ -57,6 +57,47 @@ impl Db {
         Ok(Some(ids))
     }
 
+    pub(crate) async fn provisioner_stats_impl(
+        &self,
+        stale_before: DateTime<Utc>,
+    ) -> R<hangar_workspaces::store::ProvisionerStats> {
+        let c = &self.ctx;
+        let mut stats = hangar_workspaces::store::ProvisionerStats {
+            pending_jobs: c
+                .one(
+                    &self.conn,
+                    "SELECT COUNT(*) AS n FROM provisioner_jobs WHERE job_status = 'pending'::provisioner_job_status",
+                    vec![],
+                )
+                .await?
+                .map(|r| r.i64("n"))
+                .transpose()?
+                .unwrap_or(0),
+            ..Default::default()
+        };
+        let rows = c
+            .all(
+                &self.conn,
+                "SELECT s.status, COUNT(*) AS n FROM (SELECT CASE \
+                     WHEN d.last_seen_at IS NULL OR d.last_seen_at < $1 THEN 'offline' \
+                     WHEN EXISTS (SELECT 1 FROM provisioner_jobs j WHERE j.worker_id = d.id \
+                       AND j.job_status IN ('running'::provisioner_job_status, 'canceling'::provisioner_job_status)) THEN 'busy' \
+                     ELSE 'idle' END AS status FROM provisioner_daemons d) s \
+                 GROUP BY s.status",
+                vec![c.ts(stale_before)],
+            )
+            .await?;
+        for r in rows {
+            let n = r.i64("n")?;
+            match r.string("status")?.as_str() {
+                "offline" => stats.offline_daemons = n,
+                "busy" => stats.busy_daemons = n,
+                _ => stats.idle_daemons = n,
+            }
+        }
+        Ok(stats)
+    }
+
     pub(crate) async fn fail_hung_jobs_impl(
         &self,
         hung_before: DateTime<Utc>,

@@ -14,7 +14,7 @@ use uuid::Uuid;
 type R<T> = Result<T, StoreError>;
 
 /// A daemon not seen for this long is offline (04 §7).
-const STALE_DAEMON: TimeDelta = TimeDelta::seconds(90);
+use hangar_workspaces::rules::STALE_DAEMON;
 /// A job keeps at most this many bytes of log output (04 §2.5).
 const MAX_LOG_BYTES: i64 = 1_048_576;
 
@@ -1729,6 +1729,10 @@ impl WorkspaceStore for Db {
     ) -> R<Vec<Uuid>> {
         self.fail_hung_jobs_impl(hung_before, cancel_before, error, now)
             .await
+    }
+
+    async fn provisioner_stats(&self, stale_before: DateTime<Utc>) -> R<ProvisionerStats> {
+        self.provisioner_stats_impl(stale_before).await
     }
 }
 

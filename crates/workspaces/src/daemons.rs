@@ -2,6 +2,7 @@
 //! an in-process [`JobSource`] that calls the store directly, plus the completion rules.
 
 use crate::completion;
+use crate::metrics;
 use crate::model::{JobType, LogLevel, LogSource, ProvisionerType, Transition};
 use crate::rules::untagged;
 use crate::service::Workspaces;
@@ -27,6 +28,16 @@ pub struct InProcessSource<S, C: ?Sized> {
     daemon_id: Uuid,
     organization_id: Uuid,
     access_url: String,
+    /// The job this daemon runs, for the job metrics (a daemon runs one at a time).
+    running: std::sync::Mutex<Option<Running>>,
+}
+
+/// What the metrics need to know about the running job when it ends.
+struct Running {
+    started: Instant,
+    provisioner: String,
+    /// Template name and transition of a build job.
+    build: Option<(String, &'static str)>,
 }
 
 fn source_err(e: StoreError) -> SourceError {
@@ -60,6 +71,61 @@ fn transition(t: Transition) -> hangar_provisioner::model::Transition {
 }
 
 impl<S: WorkspaceStore, C: Clock + ?Sized> InProcessSource<S, C> {
+    fn running(&self) -> std::sync::MutexGuard<'_, Option<Running>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Job metrics at acquire: one more running job of this provisioner.
+    fn started(&self, job: &AcquiredJob, is_build: bool) {
+        let build = is_build.then(|| {
+            let t = match job.transition {
+                Some(hangar_provisioner::model::Transition::Stop) => "stop",
+                Some(hangar_provisioner::model::Transition::Delete) => "delete",
+                _ => "start",
+            };
+            (job.metadata.template_name.clone(), t)
+        });
+        self.ws.metrics().add(
+            metrics::JOBS_CURRENT,
+            &[("provisioner", &job.provisioner)],
+            1.0,
+        );
+        *self.running() = Some(Running {
+            started: Instant::now(),
+            provisioner: job.provisioner.clone(),
+            build,
+        });
+    }
+
+    /// Job metrics once the job's outcome is stored.
+    fn finished(&self, succeeded: bool) {
+        let Some(r) = self.running().take() else {
+            return;
+        };
+        let m = self.ws.metrics();
+        let status = if succeeded { "success" } else { "failed" };
+        m.add(
+            metrics::JOBS_CURRENT,
+            &[("provisioner", &r.provisioner)],
+            -1.0,
+        );
+        m.observe(
+            metrics::JOB_TIMINGS,
+            &[("provisioner", &r.provisioner), ("status", status)],
+            r.started.elapsed().as_secs_f64(),
+        );
+        if let Some((template, transition)) = &r.build {
+            m.inc(
+                metrics::BUILDS_TOTAL,
+                &[
+                    ("template_name", template),
+                    ("workspace_transition", transition),
+                    ("status", status),
+                ],
+            );
+        }
+    }
+
     /// Everything a daemon needs to run the job (04 §4.8 AcquiredJob).
     async fn describe(&self, job: crate::model::ProvisionerJob) -> Result<AcquiredJob, StoreError> {
         let store = self.ws.store();
@@ -187,10 +253,23 @@ impl<S: WorkspaceStore, C: Clock + ?Sized> JobSource for InProcessSource<S, C> {
                 tags: untagged(),
                 now: self.ws.now(),
             };
-            if let Some(job) = self.ws.store().acquire(req).await.map_err(source_err)? {
+            let acquired = self.ws.store().acquire(req).await.map_err(source_err)?;
+            let result = if acquired.is_some() {
+                "acquired"
+            } else {
+                "empty"
+            };
+            self.ws
+                .metrics()
+                .inc(metrics::ACQUIRE_TOTAL, &[("result", result)]);
+            if let Some(job) = acquired {
                 let id = job.id;
+                let is_build = job.job_type == JobType::WorkspaceBuild;
                 return match self.describe(job).await {
-                    Ok(a) => Ok(Some(a)),
+                    Ok(a) => {
+                        self.started(&a, is_build);
+                        Ok(Some(a))
+                    }
                     Err(e) => {
                         // The job cannot be described (e.g. its file is gone): fail it so it
                         // does not sit in `running` until the hung detector.
@@ -244,6 +323,7 @@ impl<S: WorkspaceStore, C: Clock + ?Sized> JobSource for InProcessSource<S, C> {
     async fn complete(&self, job: Uuid, result: CompletedJob) -> Result<(), SourceError> {
         let now = self.ws.now();
         let store = self.ws.store();
+        let mut succeeded = false;
         let outcome = match result {
             CompletedJob::TemplateImport {
                 resources,
@@ -254,6 +334,7 @@ impl<S: WorkspaceStore, C: Clock + ?Sized> JobSource for InProcessSource<S, C> {
                 ..
             } => match completion::check_import(&parameters, &variables, &resources) {
                 Ok(()) => {
+                    succeeded = true;
                     let r = ImportResult {
                         readme,
                         has_ai_task: has_ai_tasks,
@@ -279,6 +360,7 @@ impl<S: WorkspaceStore, C: Clock + ?Sized> JobSource for InProcessSource<S, C> {
                     .and_then(|()| completion::check_ai_tasks(&ai_tasks, &resources));
                 match checked {
                     Ok(sidebar) => {
+                        succeeded = true;
                         let has_ai_task = sidebar.is_some();
                         let r = BuildResult {
                             state,
@@ -305,12 +387,16 @@ impl<S: WorkspaceStore, C: Clock + ?Sized> JobSource for InProcessSource<S, C> {
                 }
             }
         };
+        if outcome.is_ok() {
+            self.finished(succeeded);
+        }
         outcome.map_err(source_err)
     }
 
     async fn fail(&self, job: Uuid, failure: FailedJob) -> Result<(), SourceError> {
         let now = self.ws.now();
-        self.ws
+        let outcome = self
+            .ws
             .store()
             .fail_job(
                 job,
@@ -320,8 +406,11 @@ impl<S: WorkspaceStore, C: Clock + ?Sized> JobSource for InProcessSource<S, C> {
                 failure.state,
                 now,
             )
-            .await
-            .map_err(source_err)
+            .await;
+        if outcome.is_ok() {
+            self.finished(false);
+        }
+        outcome.map_err(source_err)
     }
 }
 
@@ -364,6 +453,7 @@ pub async fn spawn_builtin<S: WorkspaceStore, C: Clock + ?Sized>(
             daemon_id,
             organization_id,
             access_url: access_url.clone(),
+            running: std::sync::Mutex::new(None),
         };
         let provisioners: Vec<Arc<dyn Provisioner>> = vec![Arc::new(EchoProvisioner)];
         // In process, a heartbeat is cheap; a short one lets a cancel reach the job within ~2 s.

@@ -9,6 +9,7 @@ pub mod daemons;
 
 pub mod error;
 pub mod lifecycle;
+pub mod metrics;
 pub mod model;
 pub mod parameters;
 pub mod rules;

@@ -125,7 +125,18 @@ impl<S: WorkspaceStore, C: Clock + ?Sized> Workspaces<S, C> {
                 log_level: None,
                 reason,
             };
-            match self.create_build(&caller, ws, req).await {
+            let outcome = self.create_build(&caller, ws, req).await;
+            let reason_label = if reason == BuildReason::Autostart {
+                "autostart"
+            } else {
+                "autostop"
+            };
+            let result = if outcome.is_ok() { "ok" } else { "error" };
+            self.metrics().inc(
+                crate::metrics::LIFECYCLE_BUILDS_TOTAL,
+                &[("reason", reason_label), ("result", result)],
+            );
+            match outcome {
                 Ok(_) => {
                     if reason == BuildReason::Autostart {
                         let next = ws
@@ -155,9 +166,29 @@ impl<S: WorkspaceStore, C: Clock + ?Sized> Workspaces<S, C> {
         force_cancel_after: TimeDelta,
     ) -> Result<Vec<Uuid>, StoreError> {
         let now = self.now();
-        self.store()
+        let failed = self
+            .store()
             .fail_hung_jobs(now - HUNG_AFTER, now - force_cancel_after, HUNG_ERROR, now)
-            .await
+            .await?;
+        self.metrics()
+            .add(crate::metrics::HUNG_JOBS_TOTAL, &[], failed.len() as f64);
+        Ok(failed)
+    }
+
+    /// Refreshes the queue gauges (pending jobs, daemons by status) from the database.
+    pub async fn refresh_queue_gauges(&self) -> Result<(), StoreError> {
+        let stale_before = self.now() - crate::rules::STALE_DAEMON;
+        let s = self.store().provisioner_stats(stale_before).await?;
+        let m = self.metrics();
+        m.set(crate::metrics::JOBS_PENDING, &[], s.pending_jobs as f64);
+        for (status, n) in [
+            ("idle", s.idle_daemons),
+            ("busy", s.busy_daemons),
+            ("offline", s.offline_daemons),
+        ] {
+            m.set(crate::metrics::DAEMONS, &[("status", status)], n as f64);
+        }
+        Ok(())
     }
 }
 

@@ -4,6 +4,10 @@ use crate::model::{JobStatus, Transition, WorkspaceStatus};
 use hangar_core::wire::Validation;
 use std::collections::BTreeMap;
 
+/// A daemon not seen for this long is offline and no longer counts for queue positions
+/// (04 §6.1, §7).
+pub const STALE_DAEMON: chrono::TimeDelta = chrono::TimeDelta::seconds(90);
+
 /// `^[a-zA-Z0-9]+(?:<sep>[a-zA-Z0-9]+)*$` with `seps` as the allowed single separators.
 fn segmented(value: &str, seps: &[char]) -> bool {
     let mut prev_sep = true;

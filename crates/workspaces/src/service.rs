@@ -25,6 +25,7 @@ pub struct Workspaces<S, C: ?Sized = dyn Clock> {
     clock: Arc<C>,
     /// Wakes in-process daemons when a job is queued.
     job_posted: tokio::sync::Notify,
+    metrics: Arc<hangar_core::metrics::Registry>,
 }
 
 /// `POST /organizations/{org}/templateversions`.
@@ -118,7 +119,19 @@ impl<S: WorkspaceStore, C: Clock + ?Sized> Workspaces<S, C> {
             store,
             clock,
             job_posted: tokio::sync::Notify::new(),
+            metrics: Arc::new(hangar_core::metrics::Registry::new()),
         }
+    }
+
+    /// Records this area's metrics into `registry` (declaring them there).
+    pub fn with_metrics(mut self, registry: Arc<hangar_core::metrics::Registry>) -> Self {
+        crate::metrics::declare(&registry);
+        self.metrics = registry;
+        self
+    }
+
+    pub fn metrics(&self) -> &hangar_core::metrics::Registry {
+        &self.metrics
     }
 
     pub fn store(&self) -> &S {

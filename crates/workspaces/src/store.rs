@@ -268,6 +268,22 @@ pub trait WorkspaceStore: Send + Sync + 'static {
         error: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = R<Vec<Uuid>>> + Send;
+
+    /// Pending jobs and daemons by status, for the queue gauges (04 §7): a daemon not seen
+    /// since `stale_before` is offline, one holding a running or canceling job busy.
+    fn provisioner_stats(
+        &self,
+        stale_before: DateTime<Utc>,
+    ) -> impl Future<Output = R<ProvisionerStats>> + Send;
+}
+
+/// The queue gauges' figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProvisionerStats {
+    pub pending_jobs: i64,
+    pub idle_daemons: i64,
+    pub busy_daemons: i64,
+    pub offline_daemons: i64,
 }
 
 /// A resolved workspace listing query.

@@ -41,5 +41,9 @@ db_tests! {
         let ws = wait_for(&admin, &format!("/api/v2/workspaces/{wid}"), |j| j["latest_build"]["status"] == "running" && j["latest_build"]["build_number"] == 4).await;
         assert_eq!(ws["latest_build"]["reason"], "autostart");
         assert!(srv.state.workspaces.lifecycle_tick().await.unwrap().autostarted.is_empty());
+        let m = srv.state.workspaces.metrics();
+        for reason in ["autostop", "autostart"] {
+            assert_eq!(m.value("hangar_lifecycle_builds_total", &[("reason", reason), ("result", "ok")]), Some(1.0), "{reason}");
+        }
     }
 }

@@ -367,4 +367,37 @@ db_tests! {
         assert_eq!(params.status.as_u16(), 200, "{}", params.text);
         assert!(params.json.as_array().unwrap().contains(&json!({"name": "cpu", "value": "5"})), "{}", params.text);
     }
+
+    /// 04 §7: the area's metrics, fed by the built-in daemons, the executor and the gauges loop.
+    async fn area_metrics(db: TestDb) {
+        let srv = spawn_server(&db).await;
+        let admin = Client::new(&srv.url).first_user().await;
+        let text = srv.state.metrics.render();
+        for name in ["coderd_provisionerd_jobs_current", "coderd_provisionerd_job_timings_seconds", "coderd_workspace_builds_total",
+                     "hangar_provisioner_jobs_pending", "hangar_provisioner_daemons", "hangar_provisioner_acquire_total",
+                     "hangar_provisioner_hung_jobs_total", "hangar_lifecycle_builds_total"] {
+            assert!(text.contains(&format!("# TYPE {name} ")), "{name} missing:\n{text}");
+        }
+        let (t, _) = template(&admin, "docker", echo_template()).await;
+        let w = admin.post("/api/v2/users/me/workspaces", &json!({"name": "dev", "template_id": id(&t)})).await;
+        assert_eq!(w.status.as_u16(), 201, "{}", w.text);
+        wait_for(&admin, &format!("/api/v2/workspaces/{}", id(&w.json)), |j| j["latest_build"]["status"] == "running").await;
+        let m = srv.state.workspaces.metrics();
+        // The job is stored as done before the daemon's source records it; wait for that.
+        for _ in 0..100 {
+            if m.value("coderd_workspace_builds_total", &[("template_name", "docker"), ("workspace_transition", "start"), ("status", "success")]) == Some(1.0) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(m.value("coderd_workspace_builds_total", &[("template_name", "docker"), ("workspace_transition", "start"), ("status", "success")]), Some(1.0));
+        assert_eq!(m.value("coderd_provisionerd_jobs_current", &[("provisioner", "echo")]), Some(0.0));
+        assert!(m.value("hangar_provisioner_acquire_total", &[("result", "acquired")]).unwrap_or(0.0) >= 2.0);
+        let text = srv.state.metrics.render();
+        assert!(text.contains("coderd_provisionerd_job_timings_seconds_count{provisioner=\"echo\",status=\"success\"} 2"), "{text}");
+        srv.state.workspaces.refresh_queue_gauges().await.unwrap();
+        assert_eq!(m.value("hangar_provisioner_jobs_pending", &[]), Some(0.0));
+        assert_eq!(m.value("hangar_provisioner_daemons", &[("status", "idle")]), Some(2.0));
+        assert_eq!(m.value("hangar_provisioner_daemons", &[("status", "offline")]), Some(0.0));
+    }
 }
