@@ -2,6 +2,7 @@
 //! [`router`] mounts the same set; a test checks the two agree.
 
 mod agents;
+mod job_logs;
 mod keys;
 mod orgs;
 mod platform;

@@ -7,6 +7,8 @@ use crate::extract::{Body, QueryParams, check_query};
 use crate::views_ws::*;
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -193,57 +195,18 @@ pub async fn version_parameters(
     Ok(Json(json!(params)))
 }
 
-async fn logs_response(
-    state: &AppState,
-    job: Uuid,
-    q: &QueryParams,
-    headers: &HeaderMap,
-) -> ApiResult<Json<Value>> {
-    let mut errors = vec![];
-    if q.0.contains_key("follow")
-        && !headers
-            .get(header::UPGRADE)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
-    {
-        return Err(ApiError::bad_request(
-            "Follow requires a WebSocket upgrade.",
-        ));
-    }
-    let after = match q.get("after") {
-        None => 0,
-        Some(v) => v.parse::<i64>().unwrap_or_else(|_| {
-            errors.push(Validation::new("after", "must be an integer log id"));
-            0
-        }),
-    };
-    check_query(errors)?;
-    let logs = state.workspaces.logs(job, after).await?;
-    Ok(Json(json!(
-        logs.iter()
-            .map(|l| LogJson {
-                id: l.id,
-                created_at: l.created_at,
-                log_source: l.log_source,
-                log_level: l.log_level,
-                stage: &l.stage,
-                output: &l.output
-            })
-            .collect::<Vec<_>>()
-    )))
-}
-
 pub async fn version_logs(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(id): Path<String>,
-    headers: HeaderMap,
     q: QueryParams,
-) -> ApiResult<Json<Value>> {
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
     let (v, _) = state
         .workspaces
         .version(&caller, parse_id(&id, "templateversion")?)
         .await?;
-    logs_response(&state, v.job_id, &q, &headers).await
+    super::job_logs::respond(state, v.job_id, &q, upgrade).await
 }
 
 pub async fn cancel_version(
@@ -827,14 +790,14 @@ pub async fn build_logs(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(id): Path<String>,
-    headers: HeaderMap,
     q: QueryParams,
-) -> ApiResult<Json<Value>> {
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
     let (b, _) = state
         .workspaces
         .build(&caller, parse_id(&id, "workspacebuild")?)
         .await?;
-    logs_response(&state, b.build.job_id, &q, &headers).await
+    super::job_logs::respond(state, b.build.job_id, &q, upgrade).await
 }
 
 pub async fn cancel_build(

@@ -400,4 +400,73 @@ db_tests! {
         assert_eq!(m.value("hangar_provisioner_daemons", &[("status", "idle")]), Some(2.0));
         assert_eq!(m.value("hangar_provisioner_daemons", &[("status", "offline")]), Some(0.0));
     }
+
+    /// 04 §4.5: `follow` over a WebSocket sends the backlog and new logs, then closes with
+    /// 1000 once the job is done.
+    async fn follow_logs_over_websocket(db: TestDb) {
+        let (_srv, admin) = server(&db).await;
+        let (t, _) = template(&admin, "docker", echo_template()).await;
+        let w = admin.post("/api/v2/users/me/workspaces", &json!({"name": "dev", "template_id": id(&t)})).await;
+        let build = id(&w.json["latest_build"]);
+        wait_for(&admin, &format!("/api/v2/workspacebuilds/{build}"), |j| j["status"] == "running").await;
+        let (frames, close) = follow(&admin, &format!("/api/v2/workspacebuilds/{build}/logs?follow=true"), || async {}).await;
+        assert!(frames.iter().any(|f| f["output"] == "hello from echo"), "{frames:?}");
+        let ids: Vec<i64> = frames.iter().map(|f| f["id"].as_i64().unwrap()).collect();
+        assert!(ids.windows(2).all(|p| p[0] < p[1]), "{ids:?}");
+        assert_eq!(close, Some(1000));
+        // `after` skips what the client has.
+        let (rest, _) = follow(&admin, &format!("/api/v2/workspacebuilds/{build}/logs?follow=true&after={}", ids[0]), || async {}).await;
+        assert_eq!(rest.len(), frames.len() - 1);
+
+        // A running job: the socket stays open until the job ends (here: canceled).
+        let slow = tar_of(&[("apply.json", &json!({"wait_for_cancel": true, "resources": []}).to_string()), ("plan.json", "{}")]);
+        let (t, _) = template(&admin, "slow", slow).await;
+        let w = admin.post("/api/v2/users/me/workspaces", &json!({"name": "busy", "template_id": id(&t)})).await;
+        let build = id(&w.json["latest_build"]);
+        wait_for(&admin, &format!("/api/v2/workspacebuilds/{build}"), |j| j["status"] == "starting").await;
+        let cancel = || async {
+            let c = admin.patch(&format!("/api/v2/workspacebuilds/{build}/cancel"), &json!({})).await;
+            assert_eq!(c.status.as_u16(), 200, "{}", c.text);
+        };
+        let (_, close) = follow(&admin, &format!("/api/v2/workspacebuilds/{build}/logs?follow=true"), cancel).await;
+        assert_eq!(close, Some(1000));
+        let done = admin.get(&format!("/api/v2/workspacebuilds/{build}")).await;
+        assert_eq!(done.json["status"], "canceled", "{}", done.text);
+    }
+}
+
+/// Follows `path` over a WebSocket; `while_open` runs once the socket is up. Returns the
+/// JSON frames and the close code (bounded: 30 s).
+async fn follow<F: std::future::Future<Output = ()>>(
+    c: &Client,
+    path: &str,
+    while_open: impl FnOnce() -> F,
+) -> (Vec<Value>, Option<u16>) {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let mut req = format!("{}{path}", c.base().replacen("http", "ws", 1))
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "Coder-Session-Token",
+        c.token.clone().unwrap().parse().unwrap(),
+    );
+    let (mut ws, res) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("websocket upgrade");
+    assert_eq!(res.status().as_u16(), 101);
+    while_open().await;
+    let mut frames = vec![];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("the stream ended in time");
+        match msg {
+            Some(Ok(Message::Text(t))) => frames.push(serde_json::from_str(&t).unwrap()),
+            Some(Ok(Message::Close(frame))) => return (frames, frame.map(|f| u16::from(f.code))),
+            Some(Ok(_)) => {}
+            None | Some(Err(_)) => return (frames, None),
+        }
+    }
 }
