@@ -41,6 +41,11 @@ impl MigratorTrait for Migrator {
                 postgres: include_str!("../sql/m0006_provisioner_acquire_index/postgres.up.sql"),
                 sqlite: include_str!("../sql/m0006_provisioner_acquire_index/sqlite.up.sql"),
             }),
+            Box::new(SqlStep {
+                name: "m0007_oauth2_provider",
+                postgres: include_str!("../sql/m0007_oauth2_provider/postgres.up.sql"),
+                sqlite: include_str!("../sql/m0007_oauth2_provider/sqlite.up.sql"),
+            }),
         ]
     }
 }
@@ -84,6 +89,8 @@ const SQL_FILES: &[&str] = &[
     include_str!("../sql/m0005_workspaces/sqlite.up.sql"),
     include_str!("../sql/m0006_provisioner_acquire_index/postgres.up.sql"),
     include_str!("../sql/m0006_provisioner_acquire_index/sqlite.up.sql"),
+    include_str!("../sql/m0007_oauth2_provider/postgres.up.sql"),
+    include_str!("../sql/m0007_oauth2_provider/sqlite.up.sql"),
 ];
 
 /// A step that is one SQL script per backend.

@@ -63,6 +63,8 @@ pub struct Inner {
     pub identity: Identity<Db>,
     /// Shared with the built-in provisioner daemons.
     pub workspaces: Arc<Workspaces<Db>>,
+    /// The OAuth2 provider's app and secret management (03 §5.7).
+    pub oauth2_apps: hangar_oauth2_provider::apps::Apps<Db>,
     pub clock: Arc<dyn Clock>,
     pub config: ApiConfig,
     pub metrics: metrics::Metrics,
@@ -83,11 +85,13 @@ impl AppState {
         let workspaces = Arc::new(
             Workspaces::new(db.clone(), clock.clone()).with_metrics(metrics.registry.clone()),
         );
+        let oauth2_apps = hangar_oauth2_provider::apps::Apps::new(db.clone(), clock.clone());
         let login_limiter = ratelimit::RateLimiter::new(config.login_rate_limit, 100_000);
         Self(Arc::new(Inner {
             db,
             identity,
             workspaces,
+            oauth2_apps,
             clock,
             metrics,
             login_limiter,

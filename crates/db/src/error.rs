@@ -8,6 +8,13 @@ use sea_orm::{DbErr, RuntimeErr, sqlx};
 fn rule_message(rule: &str) -> Option<&'static str> {
     match rule {
         "user_deleted" => Some("Cannot create API key for deleted user"),
+        "oauth2_token_key_mismatch" => Some(
+            "oauth2 provider app token must reference an oauth2_provider_app api key of the same user",
+        ),
+        "oauth2_token_secret_mismatch" => {
+            Some("oauth2 provider app token secret must belong to the token app")
+        }
+        "oauth2_public_app_secret" => Some("public oauth2 provider apps cannot have secrets"),
         "preset_version_mismatch" => Some("preset does not belong to the template version"),
         _ => None,
     }
@@ -22,6 +29,15 @@ fn sqlite_constraint_name(detail: &str) -> String {
     match detail {
         "api_keys.user_id, api_keys.token_name" => "idx_api_key_name",
         "api_keys.id" => "api_keys_pkey",
+        "oauth2_provider_app_secrets.secret_prefix" => {
+            "oauth2_provider_app_secrets_secret_prefix_key"
+        }
+        "oauth2_provider_app_codes.secret_prefix" => "oauth2_provider_app_codes_secret_prefix_key",
+        "oauth2_provider_app_tokens.hash_prefix" => "oauth2_provider_app_tokens_hash_prefix_key",
+        "oauth2_provider_app_tokens.api_key_id" => "oauth2_provider_app_tokens_api_key_id_key",
+        "oauth2_provider_app_token_rotations.hash_prefix" => {
+            "oauth2_provider_app_token_rotations_pkey"
+        }
         "groups.name, groups.organization_id" => "groups_name_organization_id_key",
         "organization_members.organization_id, organization_members.user_id" => {
             "organization_members_pkey"

@@ -11,6 +11,7 @@ mod error;
 mod identity;
 mod loops;
 mod migrate;
+mod oauth2;
 pub mod schema;
 pub mod sql;
 mod workspaces;

@@ -174,6 +174,19 @@ impl Ctx {
         Value::String(s)
     }
 
+    /// A nullable timestamp, typed for the backend even when NULL.
+    pub fn opt_ts(&self, t: Option<DateTime<Utc>>) -> Value {
+        match t {
+            Some(t) => self.ts(t),
+            None if self.is_postgres() => Value::ChronoDateTimeUtc(None),
+            None => Value::String(None),
+        }
+    }
+
+    pub fn opt_bytes(&self, b: Option<Vec<u8>>) -> Value {
+        Value::Bytes(b)
+    }
+
     /// A JSON value; bind with a `::jsonb` cast in the SQL.
     pub fn json(&self, v: &serde_json::Value) -> Value {
         Value::String(Some(v.to_string()))

@@ -5,15 +5,18 @@
 //! authorize-request checks and form parsing. Storage and HTTP live in `crates/db` and
 //! `crates/api`, which call these functions.
 
+pub mod apps;
 pub mod authorize;
 pub mod dcr;
 pub mod error;
 pub mod form;
 pub mod metadata;
+pub mod model;
 pub mod pkce;
 pub mod redirect;
 pub mod resource;
 pub mod secret;
+pub mod store;
 
 pub use authorize::{
     AuthorizeParams, check_redirected_errors, consent_csrf_token, csrf_matches, parse_query,

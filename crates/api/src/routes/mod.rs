@@ -4,6 +4,7 @@
 mod agents;
 mod job_logs;
 mod keys;
+mod oauth2_apps;
 mod orgs;
 mod platform;
 mod users;
@@ -13,7 +14,7 @@ use crate::{AppState, auth, observe};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{get, patch, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use hangar_core::experiments::Experiment;
 
 /// One documented route.
@@ -497,6 +498,54 @@ pub const ROUTES: &[RouteDoc] = &[
         "/api/v2/workspaceagents/me/subagents/{id}",
         "Delete a sub agent",
     ),
+    r(
+        "GET",
+        "/api/v2/oauth2-provider/apps",
+        "List OAuth2 apps",
+        "OAuth2",
+    ),
+    r(
+        "POST",
+        "/api/v2/oauth2-provider/apps",
+        "Create an OAuth2 app",
+        "OAuth2",
+    ),
+    r(
+        "GET",
+        "/api/v2/oauth2-provider/apps/{app}",
+        "Get an OAuth2 app",
+        "OAuth2",
+    ),
+    r(
+        "PUT",
+        "/api/v2/oauth2-provider/apps/{app}",
+        "Update an OAuth2 app",
+        "OAuth2",
+    ),
+    r(
+        "DELETE",
+        "/api/v2/oauth2-provider/apps/{app}",
+        "Delete an OAuth2 app",
+        "OAuth2",
+    ),
+    r(
+        "GET",
+        "/api/v2/oauth2-provider/apps/{app}/secrets",
+        "List an OAuth2 app's secrets",
+        "OAuth2",
+    ),
+    r(
+        "POST",
+        "/api/v2/oauth2-provider/apps/{app}/secrets",
+        "Create an OAuth2 app secret",
+        "OAuth2",
+    ),
+    r(
+        "DELETE",
+        "/api/v2/oauth2-provider/apps/{app}/secrets/{secretID}",
+        "Delete an OAuth2 app secret",
+        "OAuth2",
+    ),
 ];
 
 /// The whole application router.
@@ -518,6 +567,24 @@ pub fn router(state: AppState) -> Router {
             get(platform::experiments_available),
         )
         .route("/api/v2/users/logout", post(users::logout))
+        .route(
+            "/api/v2/oauth2-provider/apps",
+            get(oauth2_apps::list).post(oauth2_apps::create),
+        )
+        .route(
+            "/api/v2/oauth2-provider/apps/{app}",
+            get(oauth2_apps::get)
+                .put(oauth2_apps::update)
+                .delete(oauth2_apps::delete),
+        )
+        .route(
+            "/api/v2/oauth2-provider/apps/{app}/secrets",
+            get(oauth2_apps::secrets).post(oauth2_apps::create_secret),
+        )
+        .route(
+            "/api/v2/oauth2-provider/apps/{app}/secrets/{secretID}",
+            delete(oauth2_apps::delete_secret),
+        )
         .route("/api/v2/users", get(users::list).post(users::create))
         .route(
             "/api/v2/users/{user}",

@@ -3,6 +3,7 @@
 mod agents;
 mod auth;
 mod lifecycle;
+mod oauth2;
 mod openapi;
 mod orgs;
 mod platform;

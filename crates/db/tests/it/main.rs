@@ -4,5 +4,6 @@ mod fixtures;
 mod identity;
 mod jobs;
 mod loops;
+mod oauth2;
 mod schema;
 mod workspaces_schema;
