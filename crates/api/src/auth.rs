@@ -94,22 +94,48 @@ pub fn request_ip(
 
 /// Middleware for every authenticated route.
 pub async fn require(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let Some(token) = find_token(req.headers(), req.uri().query()) else {
-        return unauthorized(
-            &state,
+    let found = authenticate_request(&state, req.headers(), req.uri(), req.extensions()).await;
+    match found {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        Err(res) => res,
+    }
+}
+
+/// Authenticates a request the way the middleware does: token lookup, key check, and the
+/// audience of an OAuth2 access token against the request path (03 §5.8).
+pub async fn authenticate_request(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+    extensions: &axum::http::Extensions,
+) -> Result<Caller, Response> {
+    let Some(token) = find_token(headers, uri.query()) else {
+        return Err(unauthorized(
+            state,
             "Cookie \"coder_session_token\" or query parameter must be provided.",
             false,
         )
-        .into_response();
+        .into_response());
     };
-    let ip = request_ip(&state, req.extensions(), req.headers());
+    let ip = request_ip(state, extensions, headers);
     match state.identity.authenticate(&token, &ip.to_string()).await {
         Ok(Ok(auth)) => {
             if let Some(reason) = auth.usage_write {
                 state.metrics.api_key_write(reason);
             }
-            req.extensions_mut().insert(auth.caller);
-            next.run(req).await
+            if let Some(aud) = &auth.audience
+                && !hangar_oauth2_provider::audience_covers(
+                    aud,
+                    state.oauth2.access_url(),
+                    uri.path(),
+                )
+            {
+                return Err(audience_rejected(state, "api"));
+            }
+            Ok(auth.caller)
         }
         Ok(Err(failure)) => {
             let detail = failure.detail();
@@ -121,12 +147,30 @@ pub async fn require(State(state): State<AppState>, mut req: Request, next: Next
                         state.config.base_url()
                     ),
                 ),
-                _ => unauthorized(&state, &detail, true),
+                _ => unauthorized(state, &detail, true),
             };
-            err.into_response()
+            Err(err.into_response())
         }
-        Err(e) => ApiError::from(e).into_response(),
+        Err(e) => Err(ApiError::from(e).into_response()),
     }
+}
+
+/// 401 for an OAuth2 token bound to another resource (03 §5.8); `route` labels the metric.
+pub fn audience_rejected(state: &AppState, route: &'static str) -> Response {
+    state.metrics.registry.inc(
+        crate::metrics::OAUTH2_AUDIENCE_REJECTIONS,
+        &[("route", route)],
+    );
+    ApiError::new(StatusCode::UNAUTHORIZED, "Token audience validation failed")
+        .detail("The access token was issued for a different resource.")
+        .header(
+            header::WWW_AUTHENTICATE,
+            &format!(
+                "Bearer realm=\"coder\", resource_metadata=\"{}/.well-known/oauth-protected-resource\", error=\"invalid_token\", error_description=\"The access token audience does not match this resource.\"",
+                state.config.base_url()
+            ),
+        )
+        .into_response()
 }
 
 /// Handlers take the authenticated caller as an argument.

@@ -33,6 +33,27 @@ pub struct ApiConfig {
     pub proxy_trusted_headers: Vec<String>,
     /// The base64url VAPID key while `web-push` is on (06); empty otherwise.
     pub webpush_public_key: String,
+    pub oauth2: OAuth2Settings,
+}
+
+/// The OAuth2 provider's flags (03 §8).
+#[derive(Debug, Clone)]
+pub struct OAuth2Settings {
+    pub lifetimes: hangar_oauth2_provider::grants::Lifetimes,
+    /// `--oauth2-dynamic-client-registration`.
+    pub dcr_enabled: bool,
+    /// Registrations per minute per peer IP; 0 = off.
+    pub registration_rate_limit: u32,
+}
+
+impl Default for OAuth2Settings {
+    fn default() -> Self {
+        Self {
+            lifetimes: Default::default(),
+            dcr_enabled: true,
+            registration_rate_limit: 60,
+        }
+    }
 }
 
 impl ApiConfig {
@@ -45,6 +66,7 @@ impl ApiConfig {
             proxy_trusted_origins: vec![],
             proxy_trusted_headers: vec![],
             webpush_public_key: String::new(),
+            oauth2: OAuth2Settings::default(),
         }
     }
 
@@ -65,6 +87,8 @@ pub struct Inner {
     pub workspaces: Arc<Workspaces<Db>>,
     /// The OAuth2 provider's app and secret management (03 §5.7).
     pub oauth2_apps: hangar_oauth2_provider::apps::Apps<Db>,
+    /// The authorization server's flows (03 §5.3–5.5).
+    pub oauth2: hangar_oauth2_provider::grants::Provider<Db>,
     pub clock: Arc<dyn Clock>,
     pub config: ApiConfig,
     pub metrics: metrics::Metrics,
@@ -86,12 +110,31 @@ impl AppState {
             Workspaces::new(db.clone(), clock.clone()).with_metrics(metrics.registry.clone()),
         );
         let oauth2_apps = hangar_oauth2_provider::apps::Apps::new(db.clone(), clock.clone());
+        metrics::declare_oauth2(&metrics.registry);
+        let reuse = metrics.registry.clone();
+        // The access URL is an absolute http(s) URL (checked at startup), so this holds.
+        let access = hangar_oauth2_provider::CanonicalUri::parse(config.access_url.as_str())
+            .expect("the access URL is an absolute http(s) URL");
+        let oauth2 = hangar_oauth2_provider::grants::Provider::new(
+            db.clone(),
+            clock.clone(),
+            access,
+            config.oauth2.lifetimes.clone(),
+        )
+        .on_reuse(move |kind| {
+            let kind = match kind {
+                hangar_oauth2_provider::grants::Reuse::Code => "code",
+                hangar_oauth2_provider::grants::Reuse::RefreshToken => "refresh_token",
+            };
+            reuse.inc(metrics::OAUTH2_REUSE, &[("kind", kind)]);
+        });
         let login_limiter = ratelimit::RateLimiter::new(config.login_rate_limit, 100_000);
         Self(Arc::new(Inner {
             db,
             identity,
             workspaces,
             oauth2_apps,
+            oauth2,
             clock,
             metrics,
             login_limiter,

@@ -6,6 +6,72 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+pub const OAUTH2_TOKEN_REQUESTS: &str = "hangar_oauth2_token_requests_total";
+pub const OAUTH2_TOKEN_DURATION: &str = "hangar_oauth2_token_request_duration_seconds";
+pub const OAUTH2_AUTHORIZATIONS: &str = "hangar_oauth2_authorizations_total";
+pub const OAUTH2_REGISTRATIONS: &str = "hangar_oauth2_registrations_total";
+pub const OAUTH2_REVOCATIONS: &str = "hangar_oauth2_revocations_total";
+pub const OAUTH2_REUSE: &str = "hangar_oauth2_token_reuse_detected_total";
+pub const OAUTH2_AUDIENCE_REJECTIONS: &str = "hangar_oauth2_audience_rejections_total";
+pub const OAUTH2_SWEEP_DELETED: &str = "hangar_oauth2_sweep_deleted_total";
+pub const MCP_TOOL_CALLS: &str = "hangar_mcp_tool_calls_total";
+pub const MCP_TOOL_DURATION: &str = "hangar_mcp_tool_call_duration_seconds";
+
+/// Declares the OAuth2 and MCP families of 03 §8.
+pub fn declare_oauth2(r: &hangar_core::metrics::Registry) {
+    use hangar_core::metrics::Kind::{Counter, Histogram};
+    r.declare(
+        OAUTH2_TOKEN_REQUESTS,
+        Counter,
+        "Token endpoint requests by grant type and result.",
+    );
+    r.declare(
+        OAUTH2_TOKEN_DURATION,
+        Histogram,
+        "Token endpoint latency by grant type.",
+    );
+    r.declare(
+        OAUTH2_AUTHORIZATIONS,
+        Counter,
+        "Authorization requests by result.",
+    );
+    r.declare(
+        OAUTH2_REGISTRATIONS,
+        Counter,
+        "Dynamic client registrations by result.",
+    );
+    r.declare(
+        OAUTH2_REVOCATIONS,
+        Counter,
+        "Revocation requests by result.",
+    );
+    r.declare(
+        OAUTH2_REUSE,
+        Counter,
+        "Reused codes or refresh tokens that revoked a grant family.",
+    );
+    r.declare(
+        OAUTH2_AUDIENCE_REJECTIONS,
+        Counter,
+        "OAuth2 tokens refused for their audience, by route.",
+    );
+    r.declare(
+        OAUTH2_SWEEP_DELETED,
+        Counter,
+        "Rows the OAuth2 sweeper deleted, by kind.",
+    );
+    r.declare(
+        MCP_TOOL_CALLS,
+        Counter,
+        "MCP tool calls by tool and result.",
+    );
+    r.declare(
+        MCP_TOOL_DURATION,
+        Histogram,
+        "MCP tool call latency by tool.",
+    );
+}
+
 const BUCKETS: [f64; 11] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];

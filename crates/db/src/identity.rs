@@ -1,6 +1,6 @@
 //! [`IdentityStore`] on both backends.
 
-use crate::sql::{Params, Row};
+use crate::sql::{Ctx, Params, Row};
 use crate::{Db, Tx};
 use chrono::{DateTime, Utc};
 use hangar_core::{PREBUILDS_SYSTEM_USER_ID, Pagination, StoreError, locks};
@@ -49,6 +49,30 @@ fn key_cols(t: &str, p: &str) -> String {
          {t}.updated_at AS {p}updated_at, {t}.login_type::text AS {p}login_type, \
          {t}.lifetime_seconds AS {p}lifetime_seconds, {t}.ip_address::text AS {p}ip_address, \
          {t}.scope::text AS {p}scope, {t}.token_name AS {p}token_name"
+    )
+}
+
+/// The INSERT of one API key row (also used inside the OAuth2 store's transactions).
+pub(crate) fn api_key_insert(c: &Ctx, key: &ApiKey) -> (String, Vec<sea_orm::Value>) {
+    (
+        "INSERT INTO api_keys (id, hashed_secret, user_id, last_used, expires_at, created_at, updated_at, login_type, \
+           lifetime_seconds, ip_address, scope, token_name) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::login_type, $9, $10::inet, $11::api_key_scope, $12)"
+            .to_owned(),
+        vec![
+            c.text(&key.id),
+            c.bytes(key.hashed_secret.clone()),
+            c.uuid(key.user_id),
+            c.ts(key.last_used),
+            c.ts(key.expires_at),
+            c.ts(key.created_at),
+            c.ts(key.updated_at),
+            c.text(key.login_type.as_str()),
+            c.i64(key.lifetime_seconds),
+            c.text(&key.ip_address),
+            c.text(key.scope.as_str()),
+            c.text(&key.token_name),
+        ],
     )
 }
 
@@ -544,31 +568,10 @@ impl IdentityStore for Db {
 
     async fn insert_api_key(&self, key: ApiKey) -> R<ApiKey> {
         let c = &self.ctx;
-        let sql = format!(
-            "INSERT INTO api_keys (id, hashed_secret, user_id, last_used, expires_at, created_at, updated_at, login_type, \
-               lifetime_seconds, ip_address, scope, token_name) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::login_type, $9, $10::inet, $11::api_key_scope, $12) RETURNING {}",
-            key_cols("api_keys", "")
-        );
+        let (sql, values) = api_key_insert(c, &key);
+        let sql = format!("{sql} RETURNING {}", key_cols("api_keys", ""));
         let row = c
-            .exec_returning(
-                &self.conn,
-                &sql,
-                vec![
-                    c.text(&key.id),
-                    c.bytes(key.hashed_secret.clone()),
-                    c.uuid(key.user_id),
-                    c.ts(key.last_used),
-                    c.ts(key.expires_at),
-                    c.ts(key.created_at),
-                    c.ts(key.updated_at),
-                    c.text(key.login_type.as_str()),
-                    c.i64(key.lifetime_seconds),
-                    c.text(&key.ip_address),
-                    c.text(key.scope.as_str()),
-                    c.text(&key.token_name),
-                ],
-            )
+            .exec_returning(&self.conn, &sql, values)
             .await?
             .ok_or(StoreError::NotFound)?;
         key_from(&row, "")
@@ -584,7 +587,8 @@ impl IdentityStore for Db {
             None => None,
         };
         let sql = format!(
-            "SELECT {}, {} FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.id = $1",
+            "SELECT {}, {}, t.audience AS t_audience FROM api_keys k JOIN users u ON u.id = k.user_id \
+             LEFT JOIN oauth2_provider_app_tokens t ON t.api_key_id = k.id WHERE k.id = $1",
             key_cols("k", "k_"),
             user_cols("u", "u_")
         );
@@ -594,6 +598,7 @@ impl IdentityStore for Db {
                 Ok::<_, StoreError>(KeyAndUser {
                     key: key_from(&r, "k_")?,
                     user: user_from(&r, "u_")?,
+                    audience: r.opt_string("t_audience")?,
                 })
             })
             .transpose()?;

@@ -8,7 +8,7 @@ mod agents;
 mod auth_cache;
 mod connect;
 mod error;
-mod identity;
+pub(crate) mod identity;
 mod loops;
 mod migrate;
 mod oauth2;

@@ -5,7 +5,8 @@
 use crate::Db;
 use crate::sql::{Ctx, Row};
 use hangar_core::StoreError;
-use hangar_oauth2_provider::model::{App, AppSecret};
+use hangar_identity::model::ApiKey;
+use hangar_oauth2_provider::model::{App, AppSecret, Code, Rotation, Token};
 use hangar_oauth2_provider::store::OAuth2Store;
 use serde_json::json;
 use uuid::Uuid;
@@ -323,5 +324,368 @@ impl OAuth2Store for Db {
             .await?;
         tx.commit().await?;
         Ok(n > 0)
+    }
+
+    async fn secret_by_prefix(&self, prefix: &[u8]) -> R<Option<AppSecret>> {
+        self.secret_by_prefix_impl(prefix).await
+    }
+
+    async fn replace_unused_codes_and_insert(&self, code: &Code) -> R<()> {
+        self.replace_codes_impl(code).await
+    }
+
+    async fn code_by_prefix(&self, prefix: &[u8], app: Uuid) -> R<Option<Code>> {
+        self.code_by_prefix_impl(prefix, app).await
+    }
+
+    async fn consume_code(&self, id: Uuid, now: chrono::DateTime<chrono::Utc>) -> R<bool> {
+        self.consume_code_impl(id, now).await
+    }
+
+    async fn issue_tokens(
+        &self,
+        key: &ApiKey,
+        token: &Token,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> R<()> {
+        self.issue_tokens_impl(key, token, now).await
+    }
+
+    async fn token_by_prefix(&self, prefix: &[u8]) -> R<Option<Token>> {
+        self.one_token("hash_prefix", self.ctx.bytes(prefix.to_vec()))
+            .await
+    }
+
+    async fn token_by_api_key(&self, key_id: &str) -> R<Option<Token>> {
+        self.one_token("api_key_id", self.ctx.text(key_id)).await
+    }
+
+    async fn rotation_by_prefix(&self, prefix: &[u8]) -> R<Option<Rotation>> {
+        self.rotation_by_prefix_impl(prefix).await
+    }
+
+    async fn rotate(
+        &self,
+        old: &Token,
+        key: &ApiKey,
+        new: &Token,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> R<()> {
+        self.rotate_impl(old, key, new, now).await
+    }
+
+    async fn revoke_family(&self, family: Uuid) -> R<u64> {
+        self.delete_tokens_where("family_id = $1", vec![self.ctx.uuid(family)])
+            .await
+    }
+
+    async fn delete_token(&self, id: Uuid) -> R<bool> {
+        Ok(self
+            .delete_tokens_where("id = $1", vec![self.ctx.uuid(id)])
+            .await?
+            > 0)
+    }
+
+    async fn delete_user_app_grants(&self, user: Uuid, app: Uuid) -> R<()> {
+        let c = &self.ctx;
+        let tx = self.begin().await?;
+        for table in ["oauth2_provider_app_codes", "oauth2_provider_app_tokens"] {
+            c.exec(
+                &tx,
+                &format!("DELETE FROM {table} WHERE user_id = $1 AND app_id = $2"),
+                vec![c.uuid(user), c.uuid(app)],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+const CODE_COLS: &str = "id, created_at, expires_at, secret_prefix, hashed_secret, user_id, app_id, \
+     resource_uri, code_challenge, code_challenge_method, redirect_uri, consumed_at";
+
+fn code_from(r: &Row) -> R<Code> {
+    Ok(Code {
+        id: r.uuid("id")?,
+        created_at: r.ts("created_at")?,
+        expires_at: r.ts("expires_at")?,
+        secret_prefix: r.bytes("secret_prefix")?,
+        hashed_secret: r.bytes("hashed_secret")?,
+        user_id: r.uuid("user_id")?,
+        app_id: r.uuid("app_id")?,
+        resource_uri: r.opt_string("resource_uri")?,
+        code_challenge: r.opt_string("code_challenge")?,
+        code_challenge_method: r.opt_string("code_challenge_method")?,
+        redirect_uri: r.opt_string("redirect_uri")?,
+        consumed_at: r.opt_ts("consumed_at")?,
+    })
+}
+
+const TOKEN_COLS: &str = "id, created_at, expires_at, hash_prefix, refresh_hash, app_secret_id, \
+     api_key_id, audience, user_id, app_id, family_id";
+
+fn token_from(r: &Row) -> R<Token> {
+    Ok(Token {
+        id: r.uuid("id")?,
+        created_at: r.ts("created_at")?,
+        expires_at: r.ts("expires_at")?,
+        hash_prefix: r.bytes("hash_prefix")?,
+        refresh_hash: r.bytes("refresh_hash")?,
+        app_secret_id: r.opt_uuid("app_secret_id")?,
+        api_key_id: r.string("api_key_id")?,
+        audience: r.opt_string("audience")?,
+        user_id: r.uuid("user_id")?,
+        app_id: r.uuid("app_id")?,
+        family_id: r.uuid("family_id")?,
+    })
+}
+
+impl Db {
+    /// Inserts `key` and `token` inside `tx`.
+    async fn insert_grant(&self, tx: &crate::Tx, key: &ApiKey, t: &Token) -> R<()> {
+        let c = &self.ctx;
+        let (sql, values) = crate::identity::api_key_insert(c, key);
+        c.exec(tx, &sql, values).await?;
+        c.exec(
+            tx,
+            &format!("INSERT INTO oauth2_provider_app_tokens ({TOKEN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"),
+            vec![
+                c.uuid(t.id),
+                c.ts(t.created_at),
+                c.ts(t.expires_at),
+                c.bytes(t.hash_prefix.clone()),
+                c.bytes(t.refresh_hash.clone()),
+                c.opt_uuid(t.app_secret_id),
+                c.text(&t.api_key_id),
+                c.opt_text(t.audience.clone()),
+                c.uuid(t.user_id),
+                c.uuid(t.app_id),
+                c.uuid(t.family_id),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Records the use of the app and (at most hourly) of the secret.
+    async fn mark_used(
+        &self,
+        tx: &crate::Tx,
+        t: &Token,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> R<()> {
+        let c = &self.ctx;
+        c.exec(
+            tx,
+            "UPDATE oauth2_provider_apps SET last_used_at = $1 WHERE id = $2",
+            vec![c.ts(now), c.uuid(t.app_id)],
+        )
+        .await?;
+        if let Some(s) = t.app_secret_id {
+            c.exec(
+                tx,
+                "UPDATE oauth2_provider_app_secrets SET last_used_at = $1 \
+                 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
+                vec![
+                    c.ts(now),
+                    c.uuid(s),
+                    c.ts(now - chrono::TimeDelta::hours(1)),
+                ],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn one_token(&self, filter: &str, v: sea_orm::Value) -> R<Option<Token>> {
+        let c = &self.ctx;
+        c.one(
+            &self.conn,
+            &format!("SELECT {TOKEN_COLS} FROM oauth2_provider_app_tokens WHERE {filter} = $1"),
+            vec![v],
+        )
+        .await?
+        .map(|r| token_from(&r))
+        .transpose()
+    }
+}
+
+/// The grant-side half of [`OAuth2Store`], split from the management half for reading.
+impl Db {
+    pub(crate) async fn secret_by_prefix_impl(&self, prefix: &[u8]) -> R<Option<AppSecret>> {
+        let c = &self.ctx;
+        c.one(
+            &self.conn,
+            &format!(
+                "SELECT {SECRET_COLS} FROM oauth2_provider_app_secrets WHERE secret_prefix = $1"
+            ),
+            vec![c.bytes(prefix.to_vec())],
+        )
+        .await?
+        .map(|r| secret_from(&r))
+        .transpose()
+    }
+
+    pub(crate) async fn replace_codes_impl(&self, code: &Code) -> R<()> {
+        let c = &self.ctx;
+        let tx = self.begin().await?;
+        c.exec(
+            &tx,
+            "DELETE FROM oauth2_provider_app_codes WHERE app_id = $1 AND user_id = $2 AND consumed_at IS NULL",
+            vec![c.uuid(code.app_id), c.uuid(code.user_id)],
+        )
+        .await?;
+        c.exec(
+            &tx,
+            &format!("INSERT INTO oauth2_provider_app_codes ({CODE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"),
+            vec![
+                c.uuid(code.id),
+                c.ts(code.created_at),
+                c.ts(code.expires_at),
+                c.bytes(code.secret_prefix.clone()),
+                c.bytes(code.hashed_secret.clone()),
+                c.uuid(code.user_id),
+                c.uuid(code.app_id),
+                c.opt_text(code.resource_uri.clone()),
+                c.opt_text(code.code_challenge.clone()),
+                c.opt_text(code.code_challenge_method.clone()),
+                c.opt_text(code.redirect_uri.clone()),
+                c.opt_ts(code.consumed_at),
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn code_by_prefix_impl(&self, prefix: &[u8], app: Uuid) -> R<Option<Code>> {
+        let c = &self.ctx;
+        c.one(
+            &self.conn,
+            &format!("SELECT {CODE_COLS} FROM oauth2_provider_app_codes WHERE secret_prefix = $1 AND app_id = $2"),
+            vec![c.bytes(prefix.to_vec()), c.uuid(app)],
+        )
+        .await?
+        .map(|r| code_from(&r))
+        .transpose()
+    }
+
+    pub(crate) async fn consume_code_impl(
+        &self,
+        id: Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> R<bool> {
+        let c = &self.ctx;
+        let n = c
+            .exec(
+                &self.conn,
+                "UPDATE oauth2_provider_app_codes SET consumed_at = $1 WHERE id = $2 AND consumed_at IS NULL",
+                vec![c.ts(now), c.uuid(id)],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    pub(crate) async fn issue_tokens_impl(
+        &self,
+        key: &ApiKey,
+        t: &Token,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> R<()> {
+        let c = &self.ctx;
+        let tx = self.begin().await?;
+        // The earlier grant of this user and app goes: its key, and with it (FK) its token row.
+        c.exec(
+            &tx,
+            "DELETE FROM api_keys WHERE user_id = $1 AND token_name = $2 AND login_type = 'oauth2_provider_app'::login_type",
+            vec![c.uuid(key.user_id), c.text(&key.token_name)],
+        )
+        .await?;
+        self.insert_grant(&tx, key, t).await?;
+        self.mark_used(&tx, t, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn rotate_impl(
+        &self,
+        old: &Token,
+        key: &ApiKey,
+        new: &Token,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> R<()> {
+        let c = &self.ctx;
+        let tx = self.begin().await?;
+        let gone = c
+            .exec(
+                &tx,
+                "DELETE FROM oauth2_provider_app_tokens WHERE id = $1",
+                vec![c.uuid(old.id)],
+            )
+            .await?;
+        if gone == 0 {
+            return Err(StoreError::Conflict {
+                constraint: "oauth2_token_rotated".into(),
+            });
+        }
+        c.exec(
+            &tx,
+            "INSERT INTO oauth2_provider_app_token_rotations (hash_prefix, refresh_hash, family_id, app_id, user_id, rotated_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            vec![
+                c.bytes(old.hash_prefix.clone()),
+                c.bytes(old.refresh_hash.clone()),
+                c.uuid(old.family_id),
+                c.uuid(old.app_id),
+                c.uuid(old.user_id),
+                c.ts(now),
+                c.ts(old.expires_at),
+            ],
+        )
+        .await?;
+        self.insert_grant(&tx, key, new).await?;
+        self.mark_used(&tx, new, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Db {
+    pub(crate) async fn rotation_by_prefix_impl(&self, prefix: &[u8]) -> R<Option<Rotation>> {
+        let c = &self.ctx;
+        c.one(
+            &self.conn,
+            "SELECT hash_prefix, refresh_hash, family_id, app_id, user_id, rotated_at, expires_at \
+             FROM oauth2_provider_app_token_rotations WHERE hash_prefix = $1",
+            vec![c.bytes(prefix.to_vec())],
+        )
+        .await?
+        .map(|r| {
+            Ok(Rotation {
+                hash_prefix: r.bytes("hash_prefix")?,
+                refresh_hash: r.bytes("refresh_hash")?,
+                family_id: r.uuid("family_id")?,
+                app_id: r.uuid("app_id")?,
+                user_id: r.uuid("user_id")?,
+                rotated_at: r.ts("rotated_at")?,
+                expires_at: r.ts("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub(crate) async fn delete_tokens_where(
+        &self,
+        filter: &str,
+        values: Vec<sea_orm::Value>,
+    ) -> R<u64> {
+        let c = &self.ctx;
+        c.exec(
+            &self.conn,
+            &format!("DELETE FROM oauth2_provider_app_tokens WHERE {filter}"),
+            values,
+        )
+        .await
     }
 }

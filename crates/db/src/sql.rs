@@ -101,10 +101,12 @@ impl<T: Target> Target for &T {
     }
 }
 
-/// Tables whose rows the auth cache holds (keys, users, memberships, groups, orgs).
+/// Tables whose rows the auth cache holds (keys, users, memberships, groups, orgs), and the
+/// OAuth2 tables, whose deletes cascade to keys and whose token rows carry the audience.
 fn touches_auth(sql: &str) -> bool {
     [
         "api_keys",
+        "oauth2_provider_app",
         "users",
         "organization_members",
         "organizations",
@@ -179,6 +181,14 @@ impl Ctx {
         match t {
             Some(t) => self.ts(t),
             None if self.is_postgres() => Value::ChronoDateTimeUtc(None),
+            None => Value::String(None),
+        }
+    }
+
+    pub fn opt_uuid(&self, id: Option<Uuid>) -> Value {
+        match id {
+            Some(id) => self.uuid(id),
+            None if self.is_postgres() => Value::Uuid(None),
             None => Value::String(None),
         }
     }

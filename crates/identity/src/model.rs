@@ -214,6 +214,8 @@ pub struct AuthRoles {
 pub struct KeyAndUser {
     pub key: ApiKey,
     pub user: User,
+    /// The audience of the OAuth2 token row of this key, if it is one and is bound (03 §5.8).
+    pub audience: Option<String>,
 }
 
 /// A key with its owner's username, for token listings.

@@ -52,6 +52,8 @@ impl Caller {
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     pub caller: Caller,
+    /// The resource an OAuth2 access token was issued for; the API checks it (03 §5.8).
+    pub audience: Option<String>,
     /// `last_used` or `expiry_refresh` when the usage row was written.
     pub usage_write: Option<&'static str>,
 }
@@ -226,7 +228,12 @@ impl<S: IdentityStore, C: Clock + ?Sized> Identity<S, C> {
             Ok(parts) => parts,
             Err(reason) => return Ok(Err(AuthFailure::Format(reason))),
         };
-        let Some(KeyAndUser { key, user }) = self.store.api_key_with_user(id).await? else {
+        let Some(KeyAndUser {
+            key,
+            user,
+            audience,
+        }) = self.store.api_key_with_user(id).await?
+        else {
             return Ok(Err(AuthFailure::Invalid));
         };
         if user.deleted || user.is_system {
@@ -291,6 +298,7 @@ impl<S: IdentityStore, C: Clock + ?Sized> Identity<S, C> {
         });
         Ok(Ok(Authenticated {
             caller: Caller { subject, user, key },
+            audience,
             usage_write,
         }))
     }

@@ -10,6 +10,7 @@ pub mod authorize;
 pub mod dcr;
 pub mod error;
 pub mod form;
+pub mod grants;
 pub mod metadata;
 pub mod model;
 pub mod pkce;

@@ -95,3 +95,53 @@ pub struct AppSecret {
     pub app_id: Uuid,
     pub secret_prefix: Vec<u8>,
 }
+
+/// `oauth2_provider_app_codes`: an authorization code, stored as prefix + SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Code {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub secret_prefix: Vec<u8>,
+    pub hashed_secret: Vec<u8>,
+    pub user_id: Uuid,
+    pub app_id: Uuid,
+    /// Canonical RFC 8707 resource of the authorize request.
+    pub resource_uri: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    /// Only when the authorize request carried one; the token request must repeat it.
+    pub redirect_uri: Option<String>,
+    pub consumed_at: Option<DateTime<Utc>>,
+}
+
+/// `oauth2_provider_app_tokens`: the live access/refresh pair of one grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    /// When the refresh token expires.
+    pub expires_at: DateTime<Utc>,
+    pub hash_prefix: Vec<u8>,
+    pub refresh_hash: Vec<u8>,
+    /// NULL for public clients.
+    pub app_secret_id: Option<Uuid>,
+    pub api_key_id: String,
+    pub audience: Option<String>,
+    pub user_id: Uuid,
+    pub app_id: Uuid,
+    /// The id of the code the grant started from; reuse revokes the whole family.
+    pub family_id: Uuid,
+}
+
+/// `oauth2_provider_app_token_rotations`: a spent refresh token, kept to detect reuse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    pub hash_prefix: Vec<u8>,
+    pub refresh_hash: Vec<u8>,
+    pub family_id: Uuid,
+    pub app_id: Uuid,
+    pub user_id: Uuid,
+    pub rotated_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}

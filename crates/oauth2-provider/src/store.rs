@@ -1,8 +1,10 @@
 //! What the provider needs from storage; `crates/db` implements it on both backends, one
 //! transaction per call.
 
-use crate::model::{App, AppSecret};
+use crate::model::{App, AppSecret, Code, Rotation, Token};
+use chrono::{DateTime, Utc};
 use hangar_core::StoreError;
+use hangar_identity::model::ApiKey;
 use std::future::Future;
 use uuid::Uuid;
 
@@ -21,4 +23,46 @@ pub trait OAuth2Store: Send + Sync {
     fn secrets_of(&self, app: Uuid) -> impl Future<Output = R<Vec<AppSecret>>> + Send;
     /// Deletes a secret of `app` and the tokens issued with it; false when there is none.
     fn delete_secret(&self, app: Uuid, id: Uuid) -> impl Future<Output = R<bool>> + Send;
+
+    /// Finds a secret by its clear prefix.
+    fn secret_by_prefix(&self, prefix: &[u8]) -> impl Future<Output = R<Option<AppSecret>>> + Send;
+
+    /// Deletes the user's unconsumed codes for the app and inserts `code`, in one transaction.
+    fn replace_unused_codes_and_insert(&self, code: &Code) -> impl Future<Output = R<()>> + Send;
+    /// The code with this prefix issued to `app` (a code of another client is not found).
+    fn code_by_prefix(
+        &self,
+        prefix: &[u8],
+        app: Uuid,
+    ) -> impl Future<Output = R<Option<Code>>> + Send;
+    /// Marks the code consumed; false when it already was (a concurrent exchange won).
+    fn consume_code(&self, id: Uuid, now: DateTime<Utc>) -> impl Future<Output = R<bool>> + Send;
+
+    /// Drops the user's earlier key of the same `token_name` (and so its token row), inserts
+    /// `key` and `token`, and records the app's and the secret's use; one transaction.
+    fn issue_tokens(
+        &self,
+        key: &ApiKey,
+        token: &Token,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = R<()>> + Send;
+    fn token_by_prefix(&self, prefix: &[u8]) -> impl Future<Output = R<Option<Token>>> + Send;
+    fn token_by_api_key(&self, key_id: &str) -> impl Future<Output = R<Option<Token>>> + Send;
+    fn rotation_by_prefix(&self, prefix: &[u8])
+    -> impl Future<Output = R<Option<Rotation>>> + Send;
+    /// Replaces `old` by `key` + `new`, keeping `old` as a rotation row. A concurrent rotation
+    /// that already removed `old` → `StoreError::Conflict` and nothing changes.
+    fn rotate(
+        &self,
+        old: &Token,
+        key: &ApiKey,
+        new: &Token,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = R<()>> + Send;
+    /// Deletes every token row (and key) of the family; returns how many.
+    fn revoke_family(&self, family: Uuid) -> impl Future<Output = R<u64>> + Send;
+    /// Deletes one token row and its key.
+    fn delete_token(&self, id: Uuid) -> impl Future<Output = R<bool>> + Send;
+    /// Deletes the user's codes and token rows for the app (`DELETE /oauth2/tokens`).
+    fn delete_user_app_grants(&self, user: Uuid, app: Uuid) -> impl Future<Output = R<()>> + Send;
 }

@@ -4,7 +4,9 @@
 mod agents;
 mod job_logs;
 mod keys;
+mod oauth2;
 mod oauth2_apps;
+mod oauth2_consent;
 mod orgs;
 mod platform;
 mod users;
@@ -43,6 +45,23 @@ const fn r(
         tag,
         public: false,
         experiment: None,
+    }
+}
+
+/// A route of the `oauth2` experiment (03): 404 and undocumented while it is off.
+const fn oauth2_doc(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    public: bool,
+) -> RouteDoc {
+    RouteDoc {
+        method,
+        path,
+        summary,
+        tag: "OAuth2",
+        public,
+        experiment: Some(Experiment::OAuth2),
     }
 }
 
@@ -498,54 +517,94 @@ pub const ROUTES: &[RouteDoc] = &[
         "/api/v2/workspaceagents/me/subagents/{id}",
         "Delete a sub agent",
     ),
-    r(
+    oauth2_doc(
         "GET",
         "/api/v2/oauth2-provider/apps",
         "List OAuth2 apps",
-        "OAuth2",
+        false,
     ),
-    r(
+    oauth2_doc(
         "POST",
         "/api/v2/oauth2-provider/apps",
         "Create an OAuth2 app",
-        "OAuth2",
+        false,
     ),
-    r(
+    oauth2_doc(
         "GET",
         "/api/v2/oauth2-provider/apps/{app}",
         "Get an OAuth2 app",
-        "OAuth2",
+        false,
     ),
-    r(
+    oauth2_doc(
         "PUT",
         "/api/v2/oauth2-provider/apps/{app}",
         "Update an OAuth2 app",
-        "OAuth2",
+        false,
     ),
-    r(
+    oauth2_doc(
         "DELETE",
         "/api/v2/oauth2-provider/apps/{app}",
         "Delete an OAuth2 app",
-        "OAuth2",
+        false,
     ),
-    r(
+    oauth2_doc(
         "GET",
         "/api/v2/oauth2-provider/apps/{app}/secrets",
         "List an OAuth2 app's secrets",
-        "OAuth2",
+        false,
     ),
-    r(
+    oauth2_doc(
         "POST",
         "/api/v2/oauth2-provider/apps/{app}/secrets",
         "Create an OAuth2 app secret",
-        "OAuth2",
+        false,
     ),
-    r(
+    oauth2_doc(
         "DELETE",
         "/api/v2/oauth2-provider/apps/{app}/secrets/{secretID}",
         "Delete an OAuth2 app secret",
-        "OAuth2",
+        false,
     ),
+    oauth2_doc(
+        "GET",
+        "/.well-known/oauth-authorization-server",
+        "OAuth2 authorization server metadata (RFC 8414)",
+        true,
+    ),
+    oauth2_doc(
+        "GET",
+        "/.well-known/oauth-protected-resource",
+        "OAuth2 protected resource metadata (RFC 9728)",
+        true,
+    ),
+    oauth2_doc("POST", "/oauth2/tokens", "OAuth2 token endpoint", true),
+    oauth2_doc(
+        "POST",
+        "/oauth2/token",
+        "OAuth2 token endpoint (alias)",
+        true,
+    ),
+    oauth2_doc(
+        "DELETE",
+        "/oauth2/tokens",
+        "Remove the caller's grants of an OAuth2 app",
+        false,
+    ),
+    oauth2_doc(
+        "POST",
+        "/oauth2/revoke",
+        "OAuth2 token revocation (RFC 7009)",
+        true,
+    ),
+    oauth2_doc("GET", "/oauth2/authorize", "OAuth2 consent page", true),
+    oauth2_doc(
+        "POST",
+        "/oauth2/authorize",
+        "Approve an OAuth2 authorization request",
+        true,
+    ),
+    oauth2_doc("GET", "/login", "Sign-in page for the consent flow", true),
+    oauth2_doc("POST", "/login", "Sign in from the consent flow", true),
 ];
 
 /// The whole application router.
@@ -788,8 +847,53 @@ pub fn router(state: AppState) -> Router {
             agents::require_agent,
         ));
 
+    let oauth2_routes = Router::new()
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oauth2::as_metadata_doc).options(oauth2::preflight),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server/{*rest}",
+            get(oauth2::as_metadata_doc).options(oauth2::preflight),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(oauth2::prm_root).options(oauth2::preflight),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/{*suffix}",
+            get(oauth2::prm_suffix).options(oauth2::preflight),
+        )
+        .route(
+            "/oauth2/tokens",
+            post(oauth2::token)
+                .delete(oauth2::remove_grants)
+                .options(oauth2::preflight),
+        )
+        .route(
+            "/oauth2/token",
+            post(oauth2::token).options(oauth2::preflight),
+        )
+        .route(
+            "/oauth2/revoke",
+            post(oauth2::revoke).options(oauth2::preflight),
+        )
+        .route(
+            "/oauth2/authorize",
+            get(oauth2_consent::show).post(oauth2_consent::approve),
+        )
+        .route(
+            "/login",
+            get(oauth2_consent::login_form).post(oauth2_consent::login_submit),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            oauth2::protocol_layer,
+        ));
+
     public
         .merge(protected)
+        .merge(oauth2_routes)
         .merge(agent_routes)
         .fallback(observe::not_found)
         .method_not_allowed_fallback(observe::method_not_allowed)

@@ -73,7 +73,7 @@ pub struct LoginRequest {
     password: String,
 }
 
-fn session_cookie(state: &AppState, value: &str, clear: bool) -> String {
+pub(crate) fn session_cookie(state: &AppState, value: &str, clear: bool) -> String {
     let secure = if state.config.access_url.scheme() == "https" {
         "; Secure"
     } else {

@@ -4,6 +4,7 @@ mod agents;
 mod auth;
 mod lifecycle;
 mod oauth2;
+mod oauth2_flow;
 mod openapi;
 mod orgs;
 mod platform;

@@ -1,6 +1,6 @@
 //! The committed OpenAPI document is current, and every documented route is served.
 
-use hangar_testkit::{Client, db_tests, spawn_server};
+use hangar_testkit::{Client, db_tests, spawn_server_with};
 
 #[test]
 fn committed_openapi_is_current() {
@@ -19,7 +19,7 @@ fn committed_openapi_is_current() {
 
 db_tests! {
     async fn documented_routes_are_served(db: TestDb) {
-        let srv = spawn_server(&db).await;
+        let srv = spawn_server_with(&db, |c| c.experiments = hangar_core::experiments::Experiments::parse(["*"]).0).await;
         let admin = Client::new(&srv.url).first_user().await;
         let served = admin.get("/api/v2/openapi.json").await;
         assert_eq!(served.status.as_u16(), 200);
@@ -30,7 +30,9 @@ db_tests! {
                 .replace("{organization}", "default")
                 .replace("{group}", "00000000-0000-0000-0000-000000000000")
                 .replace("{keyid}", "nokey")
-                .replace("{keyname}", "noname");
+                .replace("{keyname}", "noname")
+                .replace("{app}", "00000000-0000-0000-0000-000000000000")
+                .replace("{secretID}", "00000000-0000-0000-0000-000000000000");
             let a = admin.send(route.method.parse().unwrap(), &path, Some("{}")).await;
             assert_ne!(a.message(), "Route not found.", "{} {}", route.method, route.path);
             assert_ne!(a.status.as_u16(), 405, "{} {}", route.method, route.path);

@@ -1,0 +1,446 @@
+//! The OAuth2 protocol end to end through HTTP (03 §12): discovery, authorize, token,
+//! refresh, revocation and the audience check, on both backends.
+
+use hangar_core::experiments::Experiments;
+use hangar_testkit::{Client, TestServer, db_tests, spawn_server_with};
+use ring::digest;
+use serde_json::{Value, json};
+
+const CALLBACK: &str = "http://localhost:9876/callback?a=1";
+const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K9ZeW9N1F9jMhCgBvDcHqyrK8aXwNbJvnxSaVBOfe";
+
+fn challenge(verifier: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(digest::digest(&digest::SHA256, verifier.as_bytes()).as_ref())
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+struct Flow {
+    srv: TestServer,
+    admin: Client,
+    app: String,
+    secret: String,
+}
+
+/// A server with `oauth2` on, and an app with one secret.
+async fn flow(db: &hangar_testkit::TestDb) -> Flow {
+    let srv = spawn_server_with(db, |c| c.experiments = Experiments::parse(["*"]).0).await;
+    let admin = Client::new(&srv.url).first_user().await;
+    let a = admin
+        .post(
+            "/api/v2/oauth2-provider/apps",
+            &json!({"name": "App", "callback_url": CALLBACK}),
+        )
+        .await;
+    assert_eq!(a.status.as_u16(), 201, "{}", a.text);
+    let app = a.json["id"].as_str().unwrap().to_owned();
+    let s = admin
+        .post(
+            &format!("/api/v2/oauth2-provider/apps/{app}/secrets"),
+            &json!({}),
+        )
+        .await;
+    let secret = s.json["client_secret_full"].as_str().unwrap().to_owned();
+    Flow {
+        srv,
+        admin,
+        app,
+        secret,
+    }
+}
+
+fn query(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+impl Flow {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.srv.url)
+    }
+
+    /// POSTs the consent with the admin's header token; returns status and Location.
+    async fn approve(&self, extra: &[(&str, &str)]) -> (u16, String) {
+        let mut pairs = vec![("client_id", self.app.as_str()), ("response_type", "code")];
+        pairs.extend_from_slice(extra);
+        let res = http()
+            .post(self.url(&format!("/oauth2/authorize?{}", query(&pairs))))
+            .header("Coder-Session-Token", self.admin.token.clone().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let loc = res
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (res.status().as_u16(), loc)
+    }
+
+    /// The `code` of a successful approval with PKCE and `resource`.
+    async fn code(&self, resource: &str) -> String {
+        let ch = challenge(VERIFIER);
+        let (status, loc) = self
+            .approve(&[
+                ("redirect_uri", CALLBACK),
+                ("state", "s1"),
+                ("code_challenge", &ch),
+                ("code_challenge_method", "S256"),
+                ("resource", resource),
+            ])
+            .await;
+        assert_eq!(status, 302, "{loc}");
+        param(&loc, "code").expect("code")
+    }
+
+    async fn token(
+        &self,
+        form: &[(&str, &str)],
+        basic: bool,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let mut req = http()
+            .post(self.url("/oauth2/tokens"))
+            .header("content-type", "application/x-www-form-urlencoded");
+        let mut pairs: Vec<(&str, &str)> = form.to_vec();
+        if basic {
+            req = req.basic_auth(&self.app, Some(&self.secret));
+        } else {
+            pairs.push(("client_id", &self.app));
+            pairs.push(("client_secret", &self.secret));
+        }
+        let res = req.body(query(&pairs)).send().await.unwrap();
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        (status, res.json().await.unwrap_or(Value::Null), headers)
+    }
+
+    async fn exchange(&self, code: &str, resource: &str) -> (u16, Value) {
+        let (s, v, _) = self
+            .token(
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", code),
+                    ("code_verifier", VERIFIER),
+                    ("redirect_uri", CALLBACK),
+                    ("resource", resource),
+                ],
+                true,
+            )
+            .await;
+        (s, v)
+    }
+
+    async fn me(&self, token: &str) -> reqwest::Response {
+        http()
+            .get(self.url("/api/v2/users/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+fn param(location: &str, name: &str) -> Option<String> {
+    let u = url::Url::parse(location).ok()?;
+    u.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn is_code(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('_').collect();
+    parts.len() == 3
+        && parts[0] == "coder"
+        && parts[1].len() == 10
+        && parts[2].len() == 40
+        && parts[1..]
+            .iter()
+            .all(|p| p.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+db_tests! {
+    /// 1–8: discovery documents, caching and CORS.
+    async fn discovery(db: TestDb) {
+        let f = flow(&db).await;
+        let a = f.srv.url.as_str();
+        let md: Value = http().get(f.url("/.well-known/oauth-authorization-server")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(md["issuer"], a);
+        assert_eq!(md["token_endpoint"], format!("{a}/oauth2/tokens"));
+        assert_eq!(md["code_challenge_methods_supported"], json!(["S256"]));
+        assert_eq!(md["grant_types_supported"], json!(["authorization_code", "refresh_token"]));
+        assert_eq!(md["token_endpoint_auth_methods_supported"], json!(["client_secret_basic", "client_secret_post", "none"]));
+        let suffixed: Value = http().get(f.url("/.well-known/oauth-authorization-server/anything")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(suffixed, md);
+        let prm = http().get(f.url("/.well-known/oauth-protected-resource")).send().await.unwrap();
+        assert!(prm.headers().get("cache-control").is_none());
+        let prm: Value = prm.json().await.unwrap();
+        assert_eq!(prm["resource"], a);
+        assert_eq!(prm["authorization_servers"], json!([a]));
+        assert_eq!(prm["bearer_methods_supported"], json!(["header"]));
+        let mcp: Value = http().get(f.url("/.well-known/oauth-protected-resource/api/experimental/mcp/http")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(mcp["resource"], format!("{a}/api/experimental/mcp/http"));
+        assert_eq!(http().get(f.url("/.well-known/oauth-protected-resource/foo")).send().await.unwrap().status().as_u16(), 404);
+        let t = http().post(f.url("/oauth2/tokens")).send().await.unwrap();
+        assert_eq!(t.headers()["cache-control"], "no-store");
+        assert_eq!(t.headers()["pragma"], "no-cache");
+        let pre = http()
+            .request(reqwest::Method::OPTIONS, f.url("/oauth2/tokens"))
+            .header("origin", "https://elsewhere.example")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "mcp-protocol-version")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(pre.status().as_u16(), 204);
+        assert_eq!(pre.headers()["access-control-allow-origin"], "*");
+        assert!(pre.headers().get("access-control-allow-credentials").is_none());
+    }
+
+    /// 9: off by default.
+    async fn gated(db: TestDb) {
+        let srv = spawn_server_with(&db, |_| {}).await;
+        let c = http();
+        assert_eq!(c.get(format!("{}/.well-known/oauth-authorization-server", srv.url)).send().await.unwrap().status().as_u16(), 404);
+        assert_eq!(c.post(format!("{}/oauth2/tokens", srv.url)).send().await.unwrap().status().as_u16(), 404);
+    }
+
+    /// 10–26: the authorization endpoint.
+    async fn authorize(db: TestDb) {
+        let f = flow(&db).await;
+        let a = f.srv.url.clone();
+        // 10: signed out → the login page with the request as `redirect`.
+        let q = query(&[("client_id", &f.app), ("response_type", "code")]);
+        let r = http().get(f.url(&format!("/oauth2/authorize?{q}"))).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 307);
+        let loc = r.headers()["location"].to_str().unwrap().to_owned();
+        let encoded: String = url::form_urlencoded::byte_serialize(format!("/oauth2/authorize?{q}").as_bytes()).collect();
+        assert_eq!(loc, format!("/login?redirect={encoded}"));
+        // 11: signed in → the consent page.
+        let r = http().get(f.url(&format!("/oauth2/authorize?{q}"))).header("Coder-Session-Token", f.admin.token.clone().unwrap()).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        assert_eq!(r.headers()["x-frame-options"], "DENY");
+        let html = r.text().await.unwrap();
+        assert!(html.contains("Authorize App") && html.contains("method=\"post\"") && html.contains("name=\"csrf_token\""), "{html}");
+        // 12: bad clients, no redirect.
+        for (id, status) in [("abc", 401), ("00000000-0000-0000-0000-000000000000", 401)] {
+            let r = http().post(f.url(&format!("/oauth2/authorize?client_id={id}&response_type=code"))).header("Coder-Session-Token", f.admin.token.clone().unwrap()).send().await.unwrap();
+            assert_eq!(r.status().as_u16(), status);
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(v["error"], "invalid_client");
+        }
+        let r = http().post(f.url("/oauth2/authorize?response_type=code")).header("Coder-Session-Token", f.admin.token.clone().unwrap()).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 400);
+        // 13: redirect URIs must match exactly.
+        for bad in ["http://localhost:9876/callback/x?a=1", "http://localhost:9877/callback?a=1", "https://localhost:9876/callback?a=1"] {
+            let (s, loc) = f.approve(&[("redirect_uri", bad)]).await;
+            assert_eq!((s, loc.as_str()), (400, ""), "{bad}");
+        }
+        // 15, 16: success keeps the callback's query, echoes state, adds iss.
+        let ch = challenge(VERIFIER);
+        let (s, loc) = f.approve(&[("redirect_uri", CALLBACK), ("state", "a b&c"), ("code_challenge", &ch)]).await;
+        assert_eq!(s, 302);
+        assert!(loc.starts_with("http://localhost:9876/callback?a=1&"), "{loc}");
+        assert_eq!(param(&loc, "state").as_deref(), Some("a b&c"));
+        assert_eq!(param(&loc, "iss").as_deref(), Some(a.as_str()));
+        let first = param(&loc, "code").unwrap();
+        assert!(is_code(&first), "{first}");
+        // 14: omitted redirect_uri with one registered → used; no state → none.
+        let (s, loc) = f.approve(&[]).await;
+        assert_eq!(s, 302);
+        assert!(param(&loc, "state").is_none());
+        // 17–22: redirected errors.
+        for (extra, error) in [
+            (vec![("code_challenge", ch.as_str()), ("code_challenge_method", "plain")], "invalid_request"),
+            (vec![("code_challenge", &ch[..42])], "invalid_request"),
+            (vec![("resource", "mcp.example.com")], "invalid_target"),
+            (vec![("resource", "https://h/x#f")], "invalid_target"),
+            (vec![("resource", "https://other.example.com")], "invalid_target"),
+        ] {
+            let (s, loc) = f.approve(&extra).await;
+            assert_eq!(s, 302);
+            assert_eq!(param(&loc, "error").as_deref(), Some(error), "{extra:?}: {loc}");
+            assert!(param(&loc, "code").is_none());
+        }
+        let r = http().post(f.url(&format!("/oauth2/authorize?client_id={}&response_type=token", f.app))).header("Coder-Session-Token", f.admin.token.clone().unwrap()).send().await.unwrap();
+        let loc = r.headers()["location"].to_str().unwrap().to_owned();
+        assert_eq!(param(&loc, "error").as_deref(), Some("unsupported_response_type"));
+        // 21: unknown parameters are ignored.
+        let (s, loc) = f.approve(&[("prompt", "consent"), ("foo", "bar")]).await;
+        assert_eq!(s, 302);
+        assert!(param(&loc, "code").is_some());
+        // 24: a second approval voids the first unused code.
+        let (st, v) = f.exchange(&first, &a).await;
+        assert_eq!((st, v["error"].as_str()), (400, Some("invalid_grant")), "{v}");
+        // 23: an OAuth2 access token cannot approve.
+        let code = f.code(&a).await;
+        let (_, tok) = f.exchange(&code, &a).await;
+        let r = http().post(f.url(&format!("/oauth2/authorize?client_id={}&response_type=code", f.app))).bearer_auth(tok["access_token"].as_str().unwrap()).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 403);
+        // A cookie session without the CSRF token is refused.
+        let r = http().post(f.url(&format!("/oauth2/authorize?client_id={}&response_type=code", f.app)))
+            .header("cookie", format!("coder_session_token={}", f.admin.token.clone().unwrap()))
+            .send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 403);
+    }
+
+    /// 27–40: the token endpoint.
+    async fn token_endpoint(db: TestDb) {
+        let f = flow(&db).await;
+        let a = f.srv.url.clone();
+        let code = f.code(&a).await;
+        let (s, tok) = f.exchange(&code, &a).await;
+        assert_eq!(s, 200, "{tok}");
+        let access = tok["access_token"].as_str().unwrap().to_owned();
+        let (id, secret) = access.split_once('-').unwrap();
+        assert_eq!((id.len(), secret.len()), (10, 22));
+        assert_eq!(tok["token_type"], "Bearer");
+        assert_eq!(tok["expires_in"], 3600);
+        assert!(is_code(tok["refresh_token"].as_str().unwrap()));
+        assert!(tok.get("scope").is_none());
+        assert_eq!(f.me(&access).await.status().as_u16(), 200);
+        // 33: a reused code is refused and revokes what it issued.
+        let (s, v) = f.exchange(&code, &a).await;
+        assert_eq!((s, v["error"].as_str()), (400, Some("invalid_grant")));
+        assert_eq!(f.me(&access).await.status().as_u16(), 401);
+        // 28, 29: the alias, post auth, both at once.
+        let code = f.code(&a).await;
+        let res = http().post(f.url("/oauth2/token")).header("content-type", "application/x-www-form-urlencoded")
+            .body(query(&[("grant_type", "authorization_code"), ("code", &code), ("code_verifier", VERIFIER), ("redirect_uri", CALLBACK), ("resource", &a), ("client_id", &f.app), ("client_secret", &f.secret)]))
+            .send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        let res = http().post(f.url("/oauth2/tokens")).basic_auth(&f.app, Some(&f.secret)).header("content-type", "application/x-www-form-urlencoded")
+            .body(query(&[("grant_type", "authorization_code"), ("code", "x"), ("client_secret", &f.secret)]))
+            .send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 400);
+        // 30: a wrong secret.
+        let res = http().post(f.url("/oauth2/tokens")).basic_auth(&f.app, Some("coder_aaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb")).header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=authorization_code&code=x").send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 401);
+        assert!(res.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+        let v: Value = res.json().await.unwrap();
+        assert_eq!(v["error"], "invalid_client");
+        assert_eq!(v.as_object().unwrap().len(), 2);
+        // 31: grant types.
+        for (form, error) in [("code=x", "invalid_request"), ("grant_type=foo", "unsupported_grant_type"), ("grant_type=client_credentials", "unsupported_grant_type")] {
+            let res = http().post(f.url("/oauth2/tokens")).basic_auth(&f.app, Some(&f.secret)).header("content-type", "application/x-www-form-urlencoded").body(form).send().await.unwrap();
+            let v: Value = res.json().await.unwrap();
+            assert_eq!(v["error"], error, "{form}");
+        }
+        // 32: expiry.
+        let code = f.code(&a).await;
+        f.srv.clock.advance(chrono::TimeDelta::seconds(601));
+        let (s, v) = f.exchange(&code, &a).await;
+        assert_eq!((s, v["error"].as_str()), (400, Some("invalid_grant")));
+        // 33: a wrong verifier, then the right one.
+        let code = f.code(&a).await;
+        let (_, v, _) = f.token(&[("grant_type", "authorization_code"), ("code", &code), ("code_verifier", &"x".repeat(43)), ("redirect_uri", CALLBACK), ("resource", &a)], true).await;
+        assert_eq!(v["error"], "invalid_grant");
+        let (_, v) = f.exchange(&code, &a).await;
+        assert_eq!(v["error"], "invalid_grant");
+        // 35, 36: redirect URI and resource must repeat the authorization request.
+        let code = f.code(&a).await;
+        let (_, v, _) = f.token(&[("grant_type", "authorization_code"), ("code", &code), ("code_verifier", VERIFIER), ("redirect_uri", "http://localhost:9876/callback"), ("resource", &a)], true).await;
+        assert_eq!(v["error"], "invalid_grant");
+        let code = f.code(&a).await;
+        let (_, v) = f.exchange(&code, &format!("{a}/api")).await;
+        assert_eq!(v["error"], "invalid_target");
+        // 37: JSON is refused as a request, not a crash.
+        let res = http().post(f.url("/oauth2/tokens")).json(&json!({"grant_type": "authorization_code"})).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 400);
+        let v: Value = res.json().await.unwrap();
+        assert_eq!(v["error"], "invalid_request");
+        // 38: a second exchange for the same user and app replaces the first token.
+        let (_, t1) = f.exchange(&f.code(&a).await, &a).await;
+        let (_, t2) = f.exchange(&f.code(&a).await, &a).await;
+        assert_eq!(f.me(t1["access_token"].as_str().unwrap()).await.status().as_u16(), 401);
+        assert_eq!(f.me(t2["access_token"].as_str().unwrap()).await.status().as_u16(), 200);
+    }
+
+    /// 41–50: refresh rotation and revocation.
+    async fn refresh_and_revoke(db: TestDb) {
+        let f = flow(&db).await;
+        let a = f.srv.url.clone();
+        let (_, t) = f.exchange(&f.code(&a).await, &a).await;
+        let refresh = t["refresh_token"].as_str().unwrap().to_owned();
+        let (s, n, _) = f.token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh), ("scope", "openid")], true).await;
+        assert_eq!(s, 200, "{n}");
+        assert_ne!(n["access_token"], t["access_token"]);
+        assert_ne!(n["refresh_token"], t["refresh_token"]);
+        assert_eq!(f.me(t["access_token"].as_str().unwrap()).await.status().as_u16(), 401);
+        assert_eq!(f.me(n["access_token"].as_str().unwrap()).await.status().as_u16(), 200);
+        // 42: resource must be the audience.
+        let r2 = n["refresh_token"].as_str().unwrap().to_owned();
+        let (_, v, _) = f.token(&[("grant_type", "refresh_token"), ("refresh_token", &r2), ("resource", "https://other.example.com")], true).await;
+        assert_eq!(v["error"], "invalid_target");
+        let (s, n2, _) = f.token(&[("grant_type", "refresh_token"), ("refresh_token", &r2), ("resource", &format!("{a}/"))], true).await;
+        assert_eq!(s, 200, "{n2}");
+        // Reuse of a spent refresh token revokes the family.
+        let (_, v, _) = f.token(&[("grant_type", "refresh_token"), ("refresh_token", &r2)], true).await;
+        assert_eq!(v["error"], "invalid_grant");
+        assert_eq!(f.me(n2["access_token"].as_str().unwrap()).await.status().as_u16(), 401);
+        // 46: revoking the refresh token kills both.
+        let (_, t) = f.exchange(&f.code(&a).await, &a).await;
+        let revoke = |token: String| {
+            let f = &f;
+            async move {
+                http().post(f.url("/oauth2/revoke")).basic_auth(&f.app, Some(&f.secret)).header("content-type", "application/x-www-form-urlencoded")
+                    .body(query(&[("token", &token)])).send().await.unwrap()
+            }
+        };
+        let r = revoke(t["refresh_token"].as_str().unwrap().to_owned()).await;
+        assert_eq!(r.status().as_u16(), 200);
+        assert_eq!(r.text().await.unwrap(), "");
+        assert_eq!(f.me(t["access_token"].as_str().unwrap()).await.status().as_u16(), 401);
+        // 47: revoking the access token.
+        let (_, t) = f.exchange(&f.code(&a).await, &a).await;
+        assert_eq!(revoke(t["access_token"].as_str().unwrap().to_owned()).await.status().as_u16(), 200);
+        assert_eq!(f.me(t["access_token"].as_str().unwrap()).await.status().as_u16(), 401);
+        let (_, v, _) = f.token(&[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap())], true).await;
+        assert_eq!(v["error"], "invalid_grant");
+        // 48, 49: unknown tokens are a no-op; `token` is required; GET is not allowed.
+        assert_eq!(revoke("nonsense".into()).await.status().as_u16(), 200);
+        let r = http().post(f.url("/oauth2/revoke")).basic_auth(&f.app, Some(&f.secret)).header("content-type", "application/x-www-form-urlencoded").body("").send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 400);
+        assert_eq!(http().get(f.url("/oauth2/revoke")).send().await.unwrap().status().as_u16(), 405);
+        // 50: the user removes their grants.
+        let (_, t) = f.exchange(&f.code(&a).await, &a).await;
+        let r = http().delete(f.url(&format!("/oauth2/tokens?client_id={}", f.app))).header("Coder-Session-Token", f.admin.token.clone().unwrap()).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+        assert_eq!(f.me(t["access_token"].as_str().unwrap()).await.status().as_u16(), 401);
+        // 45: expiry after 720h (last: the admin's session expires too).
+        let (_, t) = f.exchange(&f.code(&a).await, &a).await;
+        f.srv.clock.advance(chrono::TimeDelta::hours(721));
+        let (_, v, _) = f.token(&[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap())], true).await;
+        assert_eq!(v["error"], "invalid_grant");
+    }
+
+    /// 51, 53, 55: audience and the challenge.
+    async fn audience(db: TestDb) {
+        let f = flow(&db).await;
+        let a = f.srv.url.clone();
+        let (_, t) = f.exchange(&f.code(&a).await, &a).await;
+        assert_eq!(f.me(t["access_token"].as_str().unwrap()).await.status().as_u16(), 200);
+        let (s, t) = f.exchange(&f.code(&format!("{a}/api/experimental/mcp/http")).await, &format!("{a}/api/experimental/mcp/http")).await;
+        assert_eq!(s, 200, "{t}");
+        let r = f.me(t["access_token"].as_str().unwrap()).await;
+        assert_eq!(r.status().as_u16(), 401);
+        let www = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        assert!(www.contains("error=\"invalid_token\"") && www.contains("audience"), "{www}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["message"], "Token audience validation failed");
+        let r = http().get(f.url("/api/v2/users/me")).send().await.unwrap();
+        let www = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        assert!(www.contains(&format!("resource_metadata=\"{a}/.well-known/oauth-protected-resource\"")) && !www.contains("error="), "{www}");
+        for bogus in ["eyJhbGciOiJIUzI1NiJ9.e30.x", "random", "a-b"] {
+            assert_eq!(f.me(bogus).await.status().as_u16(), 401);
+        }
+    }
+}
