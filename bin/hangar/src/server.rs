@@ -65,6 +65,38 @@ pub struct ServerArgs {
     pub disable_session_expiry_refresh: bool,
     #[arg(long, env = "HANGAR_MAX_TOKEN_LIFETIME", default_value = "876600h")]
     pub max_token_lifetime: String,
+    /// Lifetime of OAuth2 access tokens (1m to 720h); never extended on use.
+    #[arg(
+        long,
+        env = "HANGAR_OAUTH2_ACCESS_TOKEN_LIFETIME",
+        default_value = "1h"
+    )]
+    pub oauth2_access_token_lifetime: String,
+    /// Lifetime of OAuth2 refresh tokens; must be longer than the access token's.
+    #[arg(
+        long,
+        env = "HANGAR_DEFAULT_OAUTH_REFRESH_LIFETIME",
+        default_value = "720h"
+    )]
+    pub default_oauth_refresh_lifetime: String,
+    /// Allow RFC 7591 dynamic client registration at /oauth2/register.
+    #[arg(
+        long,
+        env = "HANGAR_OAUTH2_DYNAMIC_CLIENT_REGISTRATION",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub oauth2_dynamic_client_registration: bool,
+    /// Client registrations per minute per peer IP; 0 turns the limit off.
+    #[arg(
+        long,
+        env = "HANGAR_OAUTH2_REGISTRATION_RATE_LIMIT",
+        default_value_t = 60
+    )]
+    pub oauth2_registration_rate_limit: u32,
+    /// Dynamically registered clients unused for this long are deleted; 0 = never.
+    #[arg(long, env = "HANGAR_OAUTH2_UNUSED_CLIENT_TTL", default_value = "720h")]
+    pub oauth2_unused_client_ttl: String,
     /// Password logins per minute per IP; 0 turns the limit off.
     #[arg(long, env = "HANGAR_LOGIN_RATE_LIMIT", default_value_t = 60)]
     pub login_rate_limit: u32,
@@ -220,7 +252,46 @@ fn api_config(args: &ServerArgs) -> anyhow::Result<ApiConfig> {
         .map(|c| c.parse().map_err(anyhow::Error::msg))
         .collect::<anyhow::Result<_>>()?;
     config.proxy_trusted_headers = comma_list(&args.proxy_trusted_headers);
+    config.oauth2 = oauth2_settings(args)?;
+    if config
+        .experiments
+        .enabled(hangar_core::experiments::Experiment::OAuth2)
+        && args.access_url.is_some()
+        && config.access_url.path() != "/"
+    {
+        bail!("--access-url must not contain a path when the oauth2 experiment is enabled");
+    }
     Ok(config)
+}
+
+/// The OAuth2 provider's flags (03 §8).
+fn oauth2_settings(args: &ServerArgs) -> anyhow::Result<hangar_api::OAuth2Settings> {
+    let access = go_duration(
+        "oauth2-access-token-lifetime",
+        &args.oauth2_access_token_lifetime,
+    )?;
+    if access < TimeDelta::minutes(1) || access > TimeDelta::hours(720) {
+        bail!("--oauth2-access-token-lifetime must be between 1m and 720h");
+    }
+    let refresh = go_duration(
+        "default-oauth-refresh-lifetime",
+        &args.default_oauth_refresh_lifetime,
+    )?;
+    if refresh <= access {
+        bail!(
+            "--default-oauth-refresh-lifetime must be longer than --oauth2-access-token-lifetime"
+        );
+    }
+    let unused_client_ttl = match args.oauth2_unused_client_ttl.trim() {
+        "0" | "0s" => None,
+        v => Some(go_duration("oauth2-unused-client-ttl", v)?),
+    };
+    Ok(hangar_api::OAuth2Settings {
+        lifetimes: hangar_oauth2_provider::grants::Lifetimes { access, refresh },
+        dcr_enabled: args.oauth2_dynamic_client_registration,
+        registration_rate_limit: args.oauth2_registration_rate_limit,
+        unused_client_ttl,
+    })
 }
 
 /// The background loops of 04 §6.5 and §6.12: each pass is idempotent and safe on several
@@ -279,7 +350,44 @@ fn spawn_loops(
             }
         })
     };
-    vec![hung, lifecycle, gauges]
+    let mut loops = vec![hung, lifecycle, gauges];
+    if state
+        .config
+        .experiments
+        .enabled(hangar_core::experiments::Experiment::OAuth2)
+    {
+        loops.push(spawn_oauth2_sweeper(state.clone(), stop));
+    }
+    loops
+}
+
+/// The OAuth2 sweeper (03 §7): every 10 min ± 1 min, so replicas drift apart.
+fn spawn_oauth2_sweeper(
+    state: AppState,
+    stop: hangar_provisioner::CancelToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let rng = ring::rand::SystemRandom::new();
+        while !stop.is_canceled() {
+            let mut b = [0u8; 2];
+            let jitter = match ring::rand::SecureRandom::fill(&rng, &mut b) {
+                Ok(()) => u64::from(u16::from_le_bytes(b)) % 120,
+                Err(_) => 60,
+            };
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(540 + jitter)) => {}
+                () = stop.canceled() => break,
+            }
+            let ttl = state.config.oauth2.unused_client_ttl;
+            for (kind, n) in state.oauth2.sweep(ttl).await {
+                state.metrics.registry.add(
+                    hangar_api::metrics::OAUTH2_SWEEP_DELETED,
+                    &[("kind", kind.as_str())],
+                    n as f64,
+                );
+            }
+        }
+    })
 }
 
 async fn shutdown_signal() {
@@ -305,7 +413,7 @@ async fn shutdown_signal() {
 
 /// `hangar server`.
 pub async fn run(args: &ServerArgs) -> anyhow::Result<()> {
-    let config = api_config(args)?;
+    let mut config = api_config(args)?;
     let opened = open(args).await?;
     let db = opened.db.clone();
     let status = db.migration_status().await?;
@@ -318,6 +426,13 @@ pub async fn run(args: &ServerArgs) -> anyhow::Result<()> {
         }
         let n = db.migrate().await?;
         tracing::info!(applied = n, "applied database migrations");
+    }
+    let listener = tokio::net::TcpListener::bind(&args.http_address)
+        .await
+        .with_context(|| format!("bind --http-address {}", args.http_address))?;
+    if args.access_url.is_none() {
+        // Port 0 binds a free port: the access URL names the one actually bound.
+        config.access_url = format!("http://{}", listener.local_addr()?).parse()?;
     }
     let state = AppState::new(db.clone(), Arc::new(SystemClock), config);
 
@@ -344,9 +459,6 @@ pub async fn run(args: &ServerArgs) -> anyhow::Result<()> {
     )?;
     let loops = spawn_loops(&state, force_cancel, daemons_shutdown.clone());
 
-    let listener = tokio::net::TcpListener::bind(&args.http_address)
-        .await
-        .with_context(|| format!("bind --http-address {}", args.http_address))?;
     eprintln!("Started HTTP listener at http://{}", listener.local_addr()?);
     let app = hangar_api::router(state);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

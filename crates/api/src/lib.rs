@@ -44,6 +44,8 @@ pub struct OAuth2Settings {
     pub dcr_enabled: bool,
     /// Registrations per minute per peer IP; 0 = off.
     pub registration_rate_limit: u32,
+    /// `--oauth2-unused-client-ttl`; `None` keeps unused registered clients forever.
+    pub unused_client_ttl: Option<chrono::TimeDelta>,
 }
 
 impl Default for OAuth2Settings {
@@ -52,6 +54,7 @@ impl Default for OAuth2Settings {
             lifetimes: Default::default(),
             dcr_enabled: true,
             registration_rate_limit: 60,
+            unused_client_ttl: Some(chrono::TimeDelta::hours(720)),
         }
     }
 }
@@ -93,6 +96,8 @@ pub struct Inner {
     pub config: ApiConfig,
     pub metrics: metrics::Metrics,
     pub login_limiter: ratelimit::RateLimiter,
+    /// `--oauth2-registration-rate-limit` per peer IP (03 §5.6).
+    pub registration_limiter: ratelimit::RateLimiter,
 }
 
 impl std::ops::Deref for AppState {
@@ -138,6 +143,10 @@ impl AppState {
             clock,
             metrics,
             login_limiter,
+            registration_limiter: ratelimit::RateLimiter::new(
+                config.oauth2.registration_rate_limit,
+                100_000,
+            ),
             config,
         }))
     }

@@ -11,7 +11,7 @@ type R<T> = Result<T, StoreError>;
 impl Db {
     /// Takes a transaction-scoped advisory lock; `false` when another session holds it.
     /// SQLite has one replica, so it always "gets" it.
-    async fn try_xact_lock(&self, tx: &crate::Tx, id: i64) -> R<bool> {
+    pub(crate) async fn try_xact_lock(&self, tx: &crate::Tx, id: i64) -> R<bool> {
         let c = &self.ctx;
         if !c.is_postgres() {
             return Ok(true);

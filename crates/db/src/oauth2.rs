@@ -3,11 +3,11 @@
 //! PostgreSQL).
 
 use crate::Db;
-use crate::sql::{Ctx, Row};
+use crate::sql::{Ctx, Row, Target};
 use hangar_core::StoreError;
 use hangar_identity::model::ApiKey;
 use hangar_oauth2_provider::model::{App, AppSecret, Code, Rotation, Token};
-use hangar_oauth2_provider::store::OAuth2Store;
+use hangar_oauth2_provider::store::{OAuth2Store, SweepKind};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -184,8 +184,8 @@ fn marker(c: &Ctx, col: &str, n: usize) -> String {
     }
 }
 
-impl OAuth2Store for Db {
-    async fn insert_app(&self, a: &App) -> R<()> {
+impl Db {
+    async fn insert_app_on<T: Target>(&self, t: &T, a: &App) -> R<()> {
         let c = &self.ctx;
         let mut values = vec![c.uuid(a.id), c.ts(a.created_at)];
         values.extend(app_values(c, a));
@@ -199,7 +199,42 @@ impl OAuth2Store for Db {
             APP_WRITE_COLS.join(", "),
             markers.join(", ")
         );
-        c.exec(&self.conn, &sql, values).await?;
+        c.exec(t, &sql, values).await?;
+        Ok(())
+    }
+
+    async fn insert_secret_on<T: Target>(&self, t: &T, s: &AppSecret) -> R<()> {
+        let c = &self.ctx;
+        c.exec(
+            t,
+            &format!("INSERT INTO oauth2_provider_app_secrets ({SECRET_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+            vec![
+                c.uuid(s.id),
+                c.ts(s.created_at),
+                c.opt_ts(s.last_used_at),
+                c.bytes(s.hashed_secret.clone()),
+                c.text(&s.display_secret),
+                c.uuid(s.app_id),
+                c.bytes(s.secret_prefix.clone()),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+impl OAuth2Store for Db {
+    async fn insert_app(&self, a: &App) -> R<()> {
+        self.insert_app_on(&self.conn, a).await
+    }
+
+    async fn register_app(&self, a: &App, secret: Option<&AppSecret>) -> R<()> {
+        let tx = self.begin().await?;
+        self.insert_app_on(&tx, a).await?;
+        if let Some(s) = secret {
+            self.insert_secret_on(&tx, s).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -275,22 +310,7 @@ impl OAuth2Store for Db {
     }
 
     async fn insert_secret(&self, s: &AppSecret) -> R<()> {
-        let c = &self.ctx;
-        c.exec(
-            &self.conn,
-            &format!("INSERT INTO oauth2_provider_app_secrets ({SECRET_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
-            vec![
-                c.uuid(s.id),
-                c.ts(s.created_at),
-                c.opt_ts(s.last_used_at),
-                c.bytes(s.hashed_secret.clone()),
-                c.text(&s.display_secret),
-                c.uuid(s.app_id),
-                c.bytes(s.secret_prefix.clone()),
-            ],
-        )
-        .await?;
-        Ok(())
+        self.insert_secret_on(&self.conn, s).await
     }
 
     async fn secrets_of(&self, app: Uuid) -> R<Vec<AppSecret>> {
@@ -384,6 +404,48 @@ impl OAuth2Store for Db {
             .delete_tokens_where("id = $1", vec![self.ctx.uuid(id)])
             .await?
             > 0)
+    }
+
+    async fn sweep(
+        &self,
+        kind: SweepKind,
+        now: chrono::DateTime<chrono::Utc>,
+        unused_before: chrono::DateTime<chrono::Utc>,
+    ) -> R<Option<u64>> {
+        let c = &self.ctx;
+        let (sql, values) = match kind {
+            SweepKind::Codes => (
+                "DELETE FROM oauth2_provider_app_codes WHERE id IN \
+                 (SELECT id FROM oauth2_provider_app_codes WHERE expires_at < $1 LIMIT 1000)",
+                vec![c.ts(now)],
+            ),
+            SweepKind::Tokens => (
+                "DELETE FROM oauth2_provider_app_tokens WHERE id IN \
+                 (SELECT id FROM oauth2_provider_app_tokens WHERE expires_at < $1 LIMIT 1000)",
+                vec![c.ts(now)],
+            ),
+            SweepKind::Rotations => (
+                "DELETE FROM oauth2_provider_app_token_rotations WHERE hash_prefix IN \
+                 (SELECT hash_prefix FROM oauth2_provider_app_token_rotations WHERE expires_at < $1 LIMIT 1000)",
+                vec![c.ts(now)],
+            ),
+            SweepKind::Clients => (
+                "DELETE FROM oauth2_provider_apps WHERE id IN (SELECT a.id FROM oauth2_provider_apps a \
+                   WHERE a.dynamically_registered AND COALESCE(a.last_used_at, a.created_at) < $1 \
+                     AND NOT EXISTS (SELECT 1 FROM oauth2_provider_app_tokens t WHERE t.app_id = a.id) LIMIT 1000)",
+                vec![c.ts(unused_before)],
+            ),
+        };
+        let tx = self.begin().await?;
+        if !self
+            .try_xact_lock(&tx, hangar_core::locks::OAUTH2_SWEEP)
+            .await?
+        {
+            return Ok(None);
+        }
+        let n = c.exec(&tx, sql, values).await?;
+        tx.commit().await?;
+        Ok(Some(n))
     }
 
     async fn delete_user_app_grants(&self, user: Uuid, app: Uuid) -> R<()> {

@@ -11,7 +11,7 @@ use crate::pkce::{valid_pkce_value, verify_pkce_s256};
 use crate::redirect::match_redirect_uri;
 use crate::resource::{CanonicalUri, canonical_resource};
 use crate::secret::{generate_secret, hash_matches, parse_secret};
-use crate::store::OAuth2Store;
+use crate::store::{OAuth2Store, SweepKind};
 use chrono::{DateTime, TimeDelta, Utc};
 use hangar_core::{Clock, StoreError};
 use hangar_identity::IdentityStore;
@@ -129,6 +129,18 @@ impl<S: OAuth2Store + IdentityStore> Provider<S> {
 
     pub fn access_url(&self) -> &CanonicalUri {
         &self.access_url
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub(crate) fn rng(&self) -> &ring::rand::SystemRandom {
+        &self.rng
     }
 
     fn issuer(&self) -> String {
@@ -554,6 +566,41 @@ impl<S: OAuth2Store + IdentityStore> Provider<S> {
                 .any(|g| g == "refresh_token")
                 .then_some(refresh),
         }
+    }
+
+    // ------------------------------------------------------------------ sweep
+
+    /// One sweeper pass (§7): each kind in batches of 1000 until a batch is short; a failing
+    /// kind is logged and the pass goes on. Returns the rows deleted per kind.
+    pub async fn sweep(&self, unused_client_ttl: Option<TimeDelta>) -> Vec<(SweepKind, u64)> {
+        let now = self.clock.now();
+        // "Never" is a cutoff no client can be older than.
+        let unused_before = unused_client_ttl.map_or(DateTime::<Utc>::MIN_UTC, |ttl| now - ttl);
+        let mut out = vec![];
+        for kind in SweepKind::ALL {
+            if kind == SweepKind::Clients && unused_client_ttl.is_none() {
+                continue;
+            }
+            let mut total = 0;
+            // Bounded: at most 100 batches per kind per pass.
+            for _ in 0..100 {
+                match self.store.sweep(kind, now, unused_before).await {
+                    Ok(Some(n)) => {
+                        total += n;
+                        if n < 1000 {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(kind = kind.as_str(), error = %e, "oauth2 sweep failed");
+                        break;
+                    }
+                }
+            }
+            out.push((kind, total));
+        }
+        out
     }
 
     // ------------------------------------------------------------------ revoke

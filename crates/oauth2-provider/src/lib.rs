@@ -15,6 +15,7 @@ pub mod metadata;
 pub mod model;
 pub mod pkce;
 pub mod redirect;
+pub mod registration;
 pub mod resource;
 pub mod secret;
 pub mod store;

@@ -10,8 +10,36 @@ use uuid::Uuid;
 
 pub type R<T> = Result<T, StoreError>;
 
+/// What the sweeper deletes; `as_str` is the metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepKind {
+    Codes,
+    Tokens,
+    Rotations,
+    Clients,
+}
+
+impl SweepKind {
+    pub const ALL: [SweepKind; 4] = [Self::Codes, Self::Tokens, Self::Rotations, Self::Clients];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Codes => "codes",
+            Self::Tokens => "tokens",
+            Self::Rotations => "rotations",
+            Self::Clients => "clients",
+        }
+    }
+}
+
 pub trait OAuth2Store: Send + Sync {
     fn insert_app(&self, app: &App) -> impl Future<Output = R<()>> + Send;
+    /// A registered client and (confidential) its first secret, in one transaction.
+    fn register_app(
+        &self,
+        app: &App,
+        secret: Option<&AppSecret>,
+    ) -> impl Future<Output = R<()>> + Send;
     /// Replaces every column but `id` and `created_at`.
     fn update_app(&self, app: &App) -> impl Future<Output = R<()>> + Send;
     fn app_by_id(&self, id: Uuid) -> impl Future<Output = R<Option<App>>> + Send;
@@ -63,6 +91,15 @@ pub trait OAuth2Store: Send + Sync {
     fn revoke_family(&self, family: Uuid) -> impl Future<Output = R<u64>> + Send;
     /// Deletes one token row and its key.
     fn delete_token(&self, id: Uuid) -> impl Future<Output = R<bool>> + Send;
+    /// One sweep of `kind` (§7): deletes up to 1000 expired rows (or, for `Clients`,
+    /// registered clients without tokens unused since `unused_before`). `None` when another
+    /// replica holds the sweep lock.
+    fn sweep(
+        &self,
+        kind: SweepKind,
+        now: DateTime<Utc>,
+        unused_before: DateTime<Utc>,
+    ) -> impl Future<Output = R<Option<u64>>> + Send;
     /// Deletes the user's codes and token rows for the app (`DELETE /oauth2/tokens`).
     fn delete_user_app_grants(&self, user: Uuid, app: Uuid) -> impl Future<Output = R<()>> + Send;
 }

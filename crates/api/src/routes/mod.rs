@@ -605,6 +605,30 @@ pub const ROUTES: &[RouteDoc] = &[
     ),
     oauth2_doc("GET", "/login", "Sign-in page for the consent flow", true),
     oauth2_doc("POST", "/login", "Sign in from the consent flow", true),
+    oauth2_doc(
+        "POST",
+        "/oauth2/register",
+        "Dynamic client registration (RFC 7591)",
+        true,
+    ),
+    oauth2_doc(
+        "GET",
+        "/oauth2/clients/{client_id}",
+        "Read a registered client (RFC 7592)",
+        true,
+    ),
+    oauth2_doc(
+        "PUT",
+        "/oauth2/clients/{client_id}",
+        "Replace a registered client (RFC 7592)",
+        true,
+    ),
+    oauth2_doc(
+        "DELETE",
+        "/oauth2/clients/{client_id}",
+        "Delete a registered client (RFC 7592)",
+        true,
+    ),
 ];
 
 /// The whole application router.
@@ -877,6 +901,17 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/oauth2/revoke",
             post(oauth2::revoke).options(oauth2::preflight),
+        )
+        .route(
+            "/oauth2/register",
+            post(oauth2::register).options(oauth2::preflight),
+        )
+        .route(
+            "/oauth2/clients/{client_id}",
+            get(oauth2::read_client)
+                .put(oauth2::update_client)
+                .delete(oauth2::delete_client)
+                .options(oauth2::preflight),
         )
         .route(
             "/oauth2/authorize",

@@ -218,3 +218,102 @@ pub async fn remove_grants(State(state): State<AppState>, req: Request) -> Respo
         Err(e) => oauth_error(&e),
     }
 }
+
+fn registration_result(state: &AppState, result: &str) {
+    state
+        .metrics
+        .registry
+        .inc(crate::metrics::OAUTH2_REGISTRATIONS, &[("result", result)]);
+}
+
+/// `POST /oauth2/register` (RFC 7591): JSON, no authentication, rate limited per peer.
+pub async fn register(State(state): State<AppState>, req: Request) -> Response {
+    if !state.config.oauth2.dcr_enabled {
+        registration_result(&state, "disabled");
+        return oauth_error(&OAuthError::access_denied(
+            "Dynamic client registration is disabled.",
+        ));
+    }
+    let ip = crate::auth::request_ip(&state, req.extensions(), req.headers());
+    if !state.registration_limiter.allow(ip, Instant::now()) {
+        registration_result(&state, "rate_limited");
+        let mut res = oauth_error(&OAuthError::temporarily_unavailable());
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        return res;
+    }
+    let body = match axum::body::to_bytes(req.into_body(), MAX_FORM_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            return oauth_error(
+                &OAuthError::invalid_request("the body is larger than 64 KiB").with_status(413),
+            );
+        }
+    };
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        registration_result(&state, "invalid_client_metadata");
+        return oauth_error(&OAuthError::invalid_client_metadata(
+            "The registration must be a JSON object.",
+        ));
+    };
+    match state.oauth2.register(&doc).await {
+        Ok(v) => {
+            registration_result(&state, "success");
+            (StatusCode::CREATED, axum::Json(v)).into_response()
+        }
+        Err(e) => {
+            registration_result(&state, e.code);
+            oauth_error(&e)
+        }
+    }
+}
+
+/// `GET /oauth2/clients/{client_id}` (RFC 7592) with the registration access token.
+pub async fn read_client(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match state.oauth2.read_client(&id, authorization(&headers)).await {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => oauth_error(&e),
+    }
+}
+
+/// `PUT /oauth2/clients/{client_id}`: full replacement of the registration.
+pub async fn update_client(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return oauth_error(&OAuthError::invalid_client_metadata(
+            "The registration must be a JSON object.",
+        ));
+    };
+    match state
+        .oauth2
+        .update_client(&id, authorization(&headers), &doc)
+        .await
+    {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => oauth_error(&e),
+    }
+}
+
+/// `DELETE /oauth2/clients/{client_id}`: the client and everything issued to it.
+pub async fn delete_client(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match state
+        .oauth2
+        .delete_client(&id, authorization(&headers))
+        .await
+    {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => oauth_error(&e),
+    }
+}

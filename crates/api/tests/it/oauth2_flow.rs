@@ -443,4 +443,136 @@ db_tests! {
             assert_eq!(f.me(bogus).await.status().as_u16(), 401);
         }
     }
+
+    /// 57–62, 40, 3: dynamic registration and its management.
+    async fn registration(db: TestDb) {
+        let f = flow(&db).await;
+        let reg = |body: Value| {
+            let f = &f;
+            async move {
+                let r = http().post(f.url("/oauth2/register")).json(&body).send().await.unwrap();
+                let s = r.status().as_u16();
+                (s, r.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        let (s, c) = reg(json!({"redirect_uris": ["http://127.0.0.1:8765/cb"]})).await;
+        assert_eq!(s, 201, "{c}");
+        let id = c["client_id"].as_str().unwrap().to_owned();
+        assert!(uuid::Uuid::parse_str(&id).is_ok());
+        assert!(is_code(c["client_secret"].as_str().unwrap()));
+        assert_eq!(c["client_secret_expires_at"], 0);
+        assert_eq!(c["registration_client_uri"], format!("{}/oauth2/clients/{id}", f.srv.url));
+        assert_eq!(c["redirect_uris"], json!(["http://127.0.0.1:8765/cb"]));
+        assert_eq!(c["grant_types"], json!(["authorization_code", "refresh_token"]));
+        assert_eq!(c["token_endpoint_auth_method"], "client_secret_basic");
+        assert!(c.as_object().unwrap().values().all(|v| !v.is_null()), "{c}");
+        let rat = c["registration_access_token"].as_str().unwrap().to_owned();
+        for bad in [json!({}), json!({"redirect_uris": ["javascript:alert(1)"]}), json!({"redirect_uris": ["http://example.com/cb"]}),
+                    json!({"redirect_uris": ["urn:ietf:wg:oauth:2.0:oob"]}), json!({"redirect_uris": ["https://h/cb#x"]})] {
+            let (s, e) = reg(bad.clone()).await;
+            assert_eq!((s, e["error"].as_str()), (400, Some("invalid_redirect_uri")), "{bad}");
+        }
+        assert_eq!(reg(json!({"redirect_uris": ["cursor://x.y/cb"]})).await.0, 201);
+        let (s, e) = reg(json!({"redirect_uris": ["http://localhost:1/cb"], "grant_types": ["client_credentials"]})).await;
+        assert_eq!((s, e["error"].as_str()), (400, Some("invalid_client_metadata")));
+        assert_eq!(reg(json!({"redirect_uris": ["http://localhost:1/cb"], "client_name": "twice"})).await.0, 201);
+        assert_eq!(reg(json!({"redirect_uris": ["http://localhost:1/cb"], "client_name": "twice"})).await.0, 201);
+        let r = http().post(f.url("/oauth2/register")).header("content-type", "application/json").body("{").send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 400);
+        // 60: reading with the registration access token.
+        let get = |token: Option<String>| {
+            let f = &f;
+            let id = id.clone();
+            async move {
+                let mut r = http().get(f.url(&format!("/oauth2/clients/{id}")));
+                if let Some(t) = token {
+                    r = r.bearer_auth(t);
+                }
+                r.send().await.unwrap()
+            }
+        };
+        let r = get(Some(rat.clone())).await;
+        assert_eq!(r.status().as_u16(), 200);
+        let doc: Value = r.json().await.unwrap();
+        assert!(doc.get("registration_access_token").is_none() && doc.get("client_secret").is_none(), "{doc}");
+        for t in [None, Some("wrong".to_owned())] {
+            let r = get(t).await;
+            assert_eq!(r.status().as_u16(), 401);
+            assert!(r.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+        }
+        // 61: PUT replaces the redirect URIs.
+        let r = http().put(f.url(&format!("/oauth2/clients/{id}"))).bearer_auth(&rat)
+            .json(&json!({"client_id": id, "redirect_uris": ["http://127.0.0.1:8766/new"]})).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let q = |redirect: &str| query(&[("client_id", &id), ("response_type", "code"), ("redirect_uri", redirect), ("code_challenge", &challenge(VERIFIER))]);
+        let ok = http().post(f.url(&format!("/oauth2/authorize?{}", q("http://127.0.0.1:8766/new")))).header("Coder-Session-Token", f.admin.token.clone().unwrap()).send().await.unwrap();
+        assert_eq!(ok.status().as_u16(), 302);
+        let old = http().post(f.url(&format!("/oauth2/authorize?{}", q("http://127.0.0.1:8765/cb")))).header("Coder-Session-Token", f.admin.token.clone().unwrap()).send().await.unwrap();
+        assert_eq!(old.status().as_u16(), 400);
+
+        // 40: a public client exchanges with its id and verifier only.
+        let (_, p) = reg(json!({"redirect_uris": ["http://127.0.0.1:9000/cb"], "token_endpoint_auth_method": "none"})).await;
+        let pid = p["client_id"].as_str().unwrap().to_owned();
+        assert!(p.get("client_secret").is_none());
+        let approve = http().post(f.url(&format!("/oauth2/authorize?{}", query(&[("client_id", &pid), ("response_type", "code"), ("code_challenge", &challenge(VERIFIER))]))))
+            .header("Coder-Session-Token", f.admin.token.clone().unwrap()).send().await.unwrap();
+        let code = param(approve.headers()["location"].to_str().unwrap(), "code").unwrap();
+        // 22: a public client without a challenge is refused.
+        let no_pkce = http().post(f.url(&format!("/oauth2/authorize?{}", query(&[("client_id", &pid), ("response_type", "code")]))))
+            .header("Coder-Session-Token", f.admin.token.clone().unwrap()).send().await.unwrap();
+        assert_eq!(param(no_pkce.headers()["location"].to_str().unwrap(), "error").as_deref(), Some("invalid_request"));
+        let form = |extra: &[(&str, &str)]| {
+            let mut p = vec![("grant_type", "authorization_code"), ("code", code.as_str()), ("code_verifier", VERIFIER), ("client_id", pid.as_str())];
+            p.extend_from_slice(extra);
+            query(&p)
+        };
+        let with_secret = http().post(f.url("/oauth2/tokens")).header("content-type", "application/x-www-form-urlencoded").body(form(&[("client_secret", &f.secret)])).send().await.unwrap();
+        assert_eq!(with_secret.status().as_u16(), 401);
+        let ok = http().post(f.url("/oauth2/tokens")).header("content-type", "application/x-www-form-urlencoded").body(form(&[])).send().await.unwrap();
+        assert_eq!(ok.status().as_u16(), 200);
+
+        // 62: deleting the client kills its secret and tokens.
+        let r = http().delete(f.url(&format!("/oauth2/clients/{id}"))).bearer_auth(&rat).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+        assert_eq!(get(Some(rat)).await.status().as_u16(), 401);
+        let tok: Value = ok.json().await.unwrap();
+        let r = http().delete(f.url(&format!("/oauth2/clients/{pid}"))).bearer_auth(p["registration_access_token"].as_str().unwrap()).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+        assert_eq!(f.me(tok["access_token"].as_str().unwrap()).await.status().as_u16(), 401);
+
+        // 3: with registration off.
+        let srv = spawn_server_with(&db, |c| {
+            c.experiments = Experiments::parse(["*"]).0;
+            c.oauth2.dcr_enabled = false;
+        }).await;
+        let md: Value = http().get(format!("{}/.well-known/oauth-authorization-server", srv.url)).send().await.unwrap().json().await.unwrap();
+        assert!(md.get("registration_endpoint").is_none());
+        let r = http().post(format!("{}/oauth2/register", srv.url)).json(&json!({"redirect_uris": ["http://localhost:1/cb"]})).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 403);
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"], "access_denied");
+    }
+
+    /// 03 §7: the sweeper deletes expired codes, tokens, rotations and unused registered clients.
+    async fn sweeper(db: TestDb) {
+        let f = flow(&db).await;
+        let a = f.srv.url.clone();
+        let (_, t) = f.exchange(&f.code(&a).await, &a).await;
+        let (s, _, _) = f.token(&[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap())], true).await;
+        assert_eq!(s, 200);
+        let _unused_code = f.code(&a).await;
+        let r = http().post(f.url("/oauth2/register")).json(&json!({"redirect_uris": ["http://127.0.0.1:1/cb"]})).send().await.unwrap();
+        let client = r.json::<Value>().await.unwrap()["client_id"].as_str().unwrap().to_owned();
+        let ttl = Some(chrono::TimeDelta::hours(720));
+        let none: Vec<u64> = f.srv.state.oauth2.sweep(ttl).await.into_iter().map(|(_, n)| n).collect();
+        assert_eq!(none, [0, 0, 0, 0]);
+        f.srv.clock.advance(chrono::TimeDelta::hours(721));
+        let swept: Vec<(&str, u64)> = f.srv.state.oauth2.sweep(ttl).await.into_iter().map(|(k, n)| (k.as_str(), n)).collect();
+        // Codes: the exchanged one and the unused one; tokens: the live pair; one rotation; the
+        // registered client (never used). The admin-made app stays.
+        assert_eq!(swept, [("codes", 2), ("tokens", 1), ("rotations", 1), ("clients", 1)]);
+        use hangar_oauth2_provider::store::OAuth2Store;
+        assert!(f.srv.db().app_by_id(uuid::Uuid::parse_str(&client).unwrap()).await.unwrap().is_none());
+        assert!(f.srv.db().app_by_id(uuid::Uuid::parse_str(&f.app).unwrap()).await.unwrap().is_some());
+    }
 }
