@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod mcp;
 pub mod metrics;
 pub mod net;
 pub mod observe;

@@ -320,6 +320,44 @@ impl<S: crate::store::WorkspaceStore + AgentStore, C: Clock + ?Sized> Workspaces
         Ok(status)
     }
 
+    /// A user reports an app status for a workspace they may update (03 §5.9
+    /// `coder_report_task`): it is stored for the agent owning the app in the latest build,
+    /// with the same rules as the agent route.
+    pub async fn patch_app_status_for_user(
+        &self,
+        caller: &hangar_identity::service::Caller,
+        ws: &crate::model::Workspace,
+        req: PatchAppStatus,
+    ) -> Result<AppStatus, WorkspaceError> {
+        if !Self::allowed(
+            caller,
+            hangar_core::rbac::Action::Update,
+            Self::workspace_object(ws),
+        ) {
+            return Err(WorkspaceError::Forbidden("Forbidden.".into()));
+        }
+        let row = self.workspace_row(ws.id).await?;
+        let agent = row
+            .latest_build
+            .iter()
+            .flat_map(|b| &b.resources)
+            .flat_map(|r| &r.agents)
+            .find(|a| a.apps.iter().any(|app| app.slug == req.app_slug))
+            .map(|a| a.id);
+        let Some(agent) = agent else {
+            return Err(WorkspaceError::invalid_detail(
+                "Failed to get workspace app.",
+                format!("No app found with slug {:?}", req.app_slug),
+            ));
+        };
+        let ctx = self
+            .store()
+            .agent_by_id(agent)
+            .await?
+            .ok_or(WorkspaceError::NotFound)?;
+        self.patch_app_status(&ctx, req).await
+    }
+
     pub async fn create_sub_agent(
         &self,
         ctx: &AgentCtx,

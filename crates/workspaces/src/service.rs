@@ -151,7 +151,7 @@ impl<S: WorkspaceStore, C: Clock + ?Sized> Workspaces<S, C> {
         self.job_posted.notify_waiters();
     }
 
-    fn allowed(caller: &Caller, action: Action, object: Object) -> bool {
+    pub(crate) fn allowed(caller: &Caller, action: Action, object: Object) -> bool {
         rbac::authorize(&caller.subject, action, &object)
     }
 
@@ -161,7 +161,7 @@ impl<S: WorkspaceStore, C: Clock + ?Sized> Workspaces<S, C> {
             .in_org(t.organization_id)
     }
 
-    fn workspace_object(w: &Workspace) -> Object {
+    pub(crate) fn workspace_object(w: &Workspace) -> Object {
         Object::of(Resource::Workspace)
             .with_id(w.id)
             .in_org(w.organization_id)

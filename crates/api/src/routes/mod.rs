@@ -12,6 +12,11 @@ mod platform;
 mod users;
 mod workspaces;
 
+pub(crate) use users::user_value;
+pub(crate) use workspaces::{
+    report_task, template_summaries, workspace_summaries, workspace_value,
+};
+
 use crate::{AppState, auth, observe};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -629,6 +634,14 @@ pub const ROUTES: &[RouteDoc] = &[
         "Delete a registered client (RFC 7592)",
         true,
     ),
+    RouteDoc {
+        method: "POST",
+        path: "/api/experimental/mcp/http",
+        summary: "MCP Streamable HTTP endpoint (stateless, JSON responses)",
+        tag: "MCP",
+        public: false,
+        experiment: Some(Experiment::McpServerHttp),
+    },
 ];
 
 /// The whole application router.
@@ -925,10 +938,25 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             oauth2::protocol_layer,
         ));
+    // MCP: authentication inside, then the protocol gate (experiments, CORS) outside it.
+    let mcp_routes = Router::new()
+        .route_service(
+            hangar_oauth2_provider::MCP_PATH,
+            crate::mcp::service(state.clone()),
+        )
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::mcp::layer,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            oauth2::protocol_layer,
+        ));
 
     public
         .merge(protected)
         .merge(oauth2_routes)
+        .merge(mcp_routes)
         .merge(agent_routes)
         .fallback(observe::not_found)
         .method_not_allowed_fallback(observe::method_not_allowed)

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use hangar_core::Pagination;
 use hangar_core::wire::{self, Validation};
 use hangar_identity::model::{LoginType, UserFilter, UserStatus};
-use hangar_identity::service::CreateUser;
+use hangar_identity::service::{Caller, CreateUser};
 use serde::Deserialize;
 use serde_json::json;
 use std::time::Instant;
@@ -373,4 +373,11 @@ pub async fn set_roles(
             .await?
             .into(),
     ))
+}
+
+/// `coder_get_authenticated_user` (03 §5.9): the JSON of `GET /api/v2/users/me`.
+pub(crate) async fn user_value(state: &AppState, caller: &Caller) -> ApiResult<serde_json::Value> {
+    let u = state.identity.resolve_user(caller, "me").await?;
+    let view = state.identity.view(u).await?;
+    Ok(serde_json::json!(UserJson::from(view)))
 }

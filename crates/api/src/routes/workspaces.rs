@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use hangar_core::wire::{self, Validation};
 use hangar_identity::IdentityStore;
 use hangar_identity::service::Caller;
+use hangar_workspaces::WorkspaceError;
 use hangar_workspaces::agents::StatusIndex;
 use hangar_workspaces::model::*;
 use hangar_workspaces::rules::parse_workspace_query;
@@ -859,4 +860,124 @@ pub async fn put_autostart(
         .set_autostart(&caller, &w, req.schedule)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------- MCP tool views (03 §5.9)
+
+/// Resolves a workspace argument: a UUID, `owner/name`, or the caller's own workspace name.
+/// Anything missing or invisible is "Workspace not found.".
+async fn workspace_arg(state: &AppState, caller: &Caller, raw: &str) -> ApiResult<Workspace> {
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "Workspace not found.");
+    let found = if let Ok(id) = Uuid::parse_str(raw) {
+        state.workspaces.workspace(caller, id, false).await
+    } else {
+        let (owner, name) = raw.split_once('/').unwrap_or(("me", raw));
+        let Ok(user) = state.identity.resolve_user(caller, owner).await else {
+            return Err(not_found());
+        };
+        state
+            .workspaces
+            .workspace_by_name(caller, &user, name)
+            .await
+    };
+    found.map_err(|e| match e {
+        WorkspaceError::NotFound | WorkspaceError::Gone(_) => not_found(),
+        other => other.into(),
+    })
+}
+
+/// `coder_list_templates`: a summary of each template the caller can read.
+pub(crate) async fn template_summaries(state: &AppState, caller: &Caller) -> ApiResult<Value> {
+    let list = state.workspaces.list_templates(caller, None).await?;
+    let full = templates_value(state, list).await;
+    let keys = [
+        "id",
+        "name",
+        "display_name",
+        "description",
+        "active_version_id",
+        "active_user_count",
+    ];
+    Ok(json!(
+        full.as_array()
+            .map(|a| a.iter().map(|t| pick(t, &keys)).collect::<Vec<_>>())
+            .unwrap_or_default()
+    ))
+}
+
+fn pick(v: &Value, keys: &[&str]) -> Value {
+    Value::Object(
+        keys.iter()
+            .map(|k| ((*k).to_owned(), v.get(*k).cloned().unwrap_or(Value::Null)))
+            .collect(),
+    )
+}
+
+/// `coder_list_workspaces`: the owner's workspaces the caller can read.
+pub(crate) async fn workspace_summaries(
+    state: &AppState,
+    caller: &Caller,
+    owner: &str,
+) -> ApiResult<Value> {
+    let Ok(user) = state.identity.resolve_user(caller, owner).await else {
+        return Ok(json!([]));
+    };
+    let query = WorkspaceQuery {
+        owner_id: Some(user.id),
+        ..Default::default()
+    };
+    let (rows, _) = state.workspaces.list_workspaces(caller, query).await?;
+    let now = state.workspaces.now();
+    let statuses = statuses_for(state, &rows.iter().collect::<Vec<_>>()).await?;
+    let keys = [
+        "id",
+        "name",
+        "template_id",
+        "template_name",
+        "template_display_name",
+        "template_icon",
+        "template_active_version_id",
+        "outdated",
+    ];
+    Ok(json!(
+        rows.iter()
+            .map(|r| pick(&workspace_json(r, now, &statuses), &keys))
+            .collect::<Vec<_>>()
+    ))
+}
+
+/// `coder_get_workspace`: the same JSON as `GET /api/v2/workspaces/{id}`.
+pub(crate) async fn workspace_value(
+    state: &AppState,
+    caller: &Caller,
+    raw: &str,
+) -> ApiResult<Value> {
+    let w = workspace_arg(state, caller, raw).await?;
+    let row = state.workspaces.workspace_row(w.id).await?;
+    let statuses = statuses_for(state, &[&row]).await?;
+    Ok(workspace_json(&row, state.workspaces.now(), &statuses))
+}
+
+/// `coder_report_task`: an app status on the workspace, as its agent would report it.
+pub(crate) async fn report_task(
+    state: &AppState,
+    caller: &Caller,
+    workspace: &str,
+    app_slug: String,
+    task_state: String,
+    summary: String,
+    link: String,
+) -> ApiResult<Value> {
+    let w = workspace_arg(state, caller, workspace).await?;
+    let req = hangar_workspaces::agents::PatchAppStatus {
+        app_slug,
+        state: task_state,
+        message: summary,
+        uri: link,
+    };
+    state
+        .workspaces
+        .patch_app_status_for_user(caller, &w, req)
+        .await?;
+    Ok(json!({"message": "Thanks for reporting!"}))
 }

@@ -575,4 +575,70 @@ db_tests! {
         assert!(f.srv.db().app_by_id(uuid::Uuid::parse_str(&client).unwrap()).await.unwrap().is_none());
         assert!(f.srv.db().app_by_id(uuid::Uuid::parse_str(&f.app).unwrap()).await.unwrap().is_some());
     }
+
+    /// 03 §5.9 and 54, 56, 9: the MCP endpoint with user keys and OAuth2 tokens.
+    async fn mcp_endpoint(db: TestDb) {
+        let f = flow(&db).await;
+        let a = f.srv.url.clone();
+        let mcp = f.url("/api/experimental/mcp/http");
+        let rpc = |token: Option<String>, body: Value| {
+            let mcp = mcp.clone();
+            async move {
+                let mut r = http().post(&mcp)
+                    .header("accept", "application/json, text/event-stream")
+                    .header("mcp-protocol-version", "2025-06-18")
+                    .json(&body);
+                if let Some(t) = token {
+                    r = r.bearer_auth(t);
+                }
+                r.send().await.unwrap()
+            }
+        };
+        let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}});
+        // 54: no token.
+        let r = rpc(None, init.clone()).await;
+        assert_eq!(r.status().as_u16(), 401);
+        let www = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        assert!(www.contains(&format!("resource_metadata=\"{a}/.well-known/oauth-protected-resource/api/experimental/mcp/http\"")), "{www}");
+        assert!(r.headers()["access-control-expose-headers"].to_str().unwrap().contains("WWW-Authenticate"));
+        // 56: a cookie or a query token does not count here.
+        let token = f.admin.token.clone().unwrap();
+        let r = http().post(&mcp).header("cookie", format!("coder_session_token={token}")).json(&init).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+        let r = http().post(format!("{mcp}?coder_session_token={token}")).json(&init).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+        // A session token works; initialize, list, call.
+        let r = rpc(Some(token.clone()), init.clone()).await;
+        assert_eq!(r.status().as_u16(), 200);
+        assert!(r.headers().get("mcp-session-id").is_none());
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["result"]["serverInfo"]["name"], "hangar");
+        let list: Value = rpc(Some(token.clone()), json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})).await.json().await.unwrap();
+        let names: Vec<&str> = list["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["coder_get_authenticated_user", "coder_list_templates", "coder_list_workspaces", "coder_get_workspace", "coder_report_task"]);
+        assert_eq!(list["result"]["tools"][0]["annotations"]["readOnlyHint"], true);
+        // An M-bound OAuth2 token works on MCP only.
+        let m = format!("{a}/api/experimental/mcp/http");
+        let (_, t) = f.exchange(&f.code(&m).await, &m).await;
+        let access = t["access_token"].as_str().unwrap().to_owned();
+        let call = |name: &str, args: Value| json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": name, "arguments": args}});
+        let r: Value = rpc(Some(access.clone()), call("coder_get_authenticated_user", json!({}))).await.json().await.unwrap();
+        let user: Value = serde_json::from_str(r["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
+        assert_eq!(user["username"], "admin");
+        assert_eq!(f.me(&access).await.status().as_u16(), 401);
+        let r: Value = rpc(Some(access.clone()), call("coder_list_workspaces", json!({}))).await.json().await.unwrap();
+        assert_eq!(r["result"]["content"][0]["text"], "[]");
+        let r: Value = rpc(Some(access.clone()), call("coder_get_workspace", json!({"workspace_id": "nope"}))).await.json().await.unwrap();
+        assert_eq!(r["result"]["isError"], true);
+        assert_eq!(r["result"]["content"][0]["text"], "Workspace not found.");
+        let r: Value = rpc(Some(access.clone()), call("coder_get_workspace", json!({}))).await.json().await.unwrap();
+        assert_eq!(r["error"]["code"], -32602, "{r}");
+        // GET is not a stream here.
+        let r = http().get(&mcp).bearer_auth(&access).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 405);
+        // 9: with mcp-server-http off, the route is not there.
+        let srv = spawn_server_with(&db, |c| c.experiments = Experiments::parse(["oauth2"]).0).await;
+        assert_eq!(http().post(format!("{}/api/experimental/mcp/http", srv.url)).json(&init).send().await.unwrap().status().as_u16(), 404);
+    }
 }
