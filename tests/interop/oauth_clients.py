@@ -9,6 +9,7 @@ admin's `Coder-Session-Token` header (spec 03 §5.3: header-authenticated POSTs 
 Env: HANGAR_URL (loopback). Every request has a timeout; nothing but HANGAR_URL is contacted.
 """
 
+import http.cookiejar as _cookiejar
 import os
 import sys
 import traceback
@@ -83,6 +84,9 @@ class GuardedRequestsOAuthlibSession(RequestsOAuthlibSession):
 
 
 http = no_proxy_session(GuardedSession())
+# Keep no cookies: the login's session cookie comes first in Coder's token order and would
+# stand in for the bearer tokens this script checks.
+http.cookies.set_policy(_cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
 def body_of(resp):

@@ -87,7 +87,7 @@ fn challenge(state: &AppState, error: Option<&str>) -> ApiError {
 
 /// Only header tokens count here: a cookie or a query token would let any page the user
 /// visits drive their tools (CORS allows every origin on this route).
-fn header_token(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn header_token(headers: &HeaderMap) -> Option<String> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

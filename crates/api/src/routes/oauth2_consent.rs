@@ -3,7 +3,7 @@
 //! from the login's own key, so no Referer or Origin is ever consulted.
 
 use crate::AppState;
-use crate::auth::{SESSION_COOKIE, find_token, request_ip};
+use crate::auth::{find_token, request_ip};
 use crate::routes::oauth2::oauth_error;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
@@ -82,31 +82,25 @@ fn query_pairs(req_query: Option<&str>) -> Result<Vec<(String, String)>, OAuthEr
 }
 
 /// The signed-in user, and whether the session came from the cookie (only those need the CSRF
-/// token: a cross-site form cannot set headers).
+/// token: a cross-site form cannot set headers). A header token, when present, is the one
+/// used: a request that carries one cannot be a cross-site form.
 async fn user(
     state: &AppState,
     headers: &HeaderMap,
     uri: &axum::http::Uri,
     ext: &axum::http::Extensions,
 ) -> Option<(Caller, bool)> {
-    let token = find_token(headers, uri.query())?;
-    let from_cookie = cookie(headers).as_deref() == Some(token.as_str());
+    let header_token = crate::mcp::header_token(headers);
+    let from_cookie = header_token.is_none();
+    let token = match header_token {
+        Some(t) => t,
+        None => find_token(headers, uri.query())?,
+    };
     let ip = request_ip(state, ext, headers);
     match state.identity.authenticate(&token, &ip.to_string()).await {
         Ok(Ok(auth)) => Some((auth.caller, from_cookie)),
         _ => None,
     }
-}
-
-fn cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, v)| *k == SESSION_COOKIE && !v.is_empty())
-        .map(|(_, v)| v.to_owned())
 }
 
 fn csrf_token(caller: &Caller, client_id: &str) -> String {
