@@ -12,6 +12,7 @@ mod http;
 mod jobs;
 mod login;
 mod models;
+mod oauth2;
 mod orgs;
 mod output;
 mod templates;
@@ -81,6 +82,9 @@ pub enum ClientCommand {
         aliases = ["organization", "org"]
     )]
     Organizations(orgs::OrgsCommand),
+    /// Manage the OAuth2 provider's apps and secrets.
+    #[command(subcommand)]
+    Oauth2(oauth2::OAuth2Command),
     /// Manage personal access tokens.
     #[command(subcommand, visible_alias = "token")]
     Tokens(tokens::TokensCommand),
@@ -140,6 +144,7 @@ pub async fn run_with_io(cmd: ClientCommand, global: &GlobalArgs, io: &mut Io<'_
         ClientCommand::Users(cmd) => users::run(&ctx, io, cmd).await,
         ClientCommand::Organizations(cmd) => orgs::run(&ctx, io, cmd).await,
         ClientCommand::Tokens(cmd) => tokens::run(&ctx, io, cmd).await,
+        ClientCommand::Oauth2(cmd) => oauth2::run(&ctx, io, cmd).await,
         ClientCommand::Templates(cmd) => templates::run(&ctx, io, cmd).await,
         ClientCommand::Create(args) => workspaces::create(&ctx, io, args).await,
         ClientCommand::List(args) => workspaces::list(&ctx, io, args).await,

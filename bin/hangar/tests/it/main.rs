@@ -103,6 +103,10 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path) -> Server {
+        Self::start_with(data_dir, &[])
+    }
+
+    fn start_with(data_dir: &Path, extra: &[&str]) -> Server {
         let mut child = hangar()
             .args([
                 "server",
@@ -111,6 +115,7 @@ impl Server {
                 "--data-dir",
                 data_dir.to_str().unwrap(),
             ])
+            .args(extra)
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -560,6 +565,114 @@ fn templates_and_workspaces_against_a_live_server() {
     let status = server.stop();
     assert!(status.success(), "server exit status {status:?}");
     for d in [data, config, template, broken] {
+        std::fs::remove_dir_all(d).ok();
+    }
+}
+
+/// 03 §6: `hangar oauth2 apps` and its secrets against a live server; and the startup rule
+/// for an access URL with a path.
+#[test]
+fn oauth2_apps_cli() {
+    let data = tmpdir("oauth2-data");
+    let config = tmpdir("oauth2-config");
+    let server = Server::start_with(&data, &["--experiments", "oauth2"]);
+    let cli = |args: &[&str]| {
+        let mut cmd = hangar();
+        cmd.env("HANGAR_CONFIG_DIR", &config).args(args);
+        let o = run_bounded(cmd, Duration::from_secs(60));
+        let (out, err) = text(&o);
+        (o.status.code().unwrap_or(-1), out, err)
+    };
+    let (code, out, err) = cli(&[
+        "login",
+        &server.url,
+        "--first-user-username",
+        "admin",
+        "--first-user-email",
+        "admin@example.com",
+        "--first-user-password",
+        "SomeSecurePassword!",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = cli(&["oauth2", "apps", "list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("No OAuth2 apps found."), "{err}");
+    let (code, out, err) = cli(&[
+        "oauth2",
+        "apps",
+        "create",
+        "--name",
+        "Editor",
+        "--callback-url",
+        "http://localhost:9876/callback",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let id = out
+        .trim()
+        .strip_prefix("Created OAuth2 app \"Editor\" with client ID ")
+        .and_then(|s| s.strip_suffix('.'))
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_string();
+    let (_, out, _) = cli(&["oauth2", "apps", "list"]);
+    assert!(
+        out.starts_with("ID") && out.contains("CALLBACK URL") && out.contains("DYNAMIC"),
+        "{out}"
+    );
+    assert!(out.contains(&id) && out.contains("false"), "{out}");
+    let (code, out, err) = cli(&["oauth2", "apps", "secrets", "create", "Editor"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("Created secret ")
+            && lines[0].ends_with(". It will not be shown again:"),
+        "{out}"
+    );
+    let secret = lines[1];
+    assert!(secret.starts_with("coder_") && secret.len() == 57, "{out}");
+    let secret_id = lines[0]
+        .trim_start_matches("Created secret ")
+        .trim_end_matches(". It will not be shown again:")
+        .to_string();
+    let (_, out, _) = cli(&["oauth2", "apps", "secrets", "list", &id]);
+    assert!(
+        out.contains(&secret[secret.len() - 6..]) && out.contains("never"),
+        "{out}"
+    );
+    let (code, out, _) = cli(&["oauth2", "apps", "secrets", "delete", &id, &secret_id]);
+    assert_eq!(
+        (code, out.trim()),
+        (0, format!("Deleted secret {secret_id}.").as_str())
+    );
+    let (code, out, _) = cli(&["oauth2", "apps", "delete", &id]);
+    assert_eq!(
+        (code, out.trim()),
+        (0, format!("Deleted OAuth2 app {id}.").as_str())
+    );
+    let (_, out, _) = cli(&["oauth2", "apps", "list", "-o", "json"]);
+    assert_eq!(out.trim(), "[]");
+    assert!(server.stop().success());
+
+    // An access URL with a path is refused while oauth2 is on.
+    let mut cmd = hangar();
+    cmd.args([
+        "server",
+        "--http-address",
+        "127.0.0.1:0",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--experiments",
+        "oauth2",
+        "--access-url",
+        "http://127.0.0.1:1/sub",
+    ]);
+    let o = run_bounded(cmd, Duration::from_secs(30));
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("--access-url must not contain a path when the oauth2 experiment is enabled"),
+        "{err}"
+    );
+    for d in [data, config] {
         std::fs::remove_dir_all(d).ok();
     }
 }
