@@ -641,4 +641,120 @@ db_tests! {
         let srv = spawn_server_with(&db, |c| c.experiments = Experiments::parse(["oauth2"]).0).await;
         assert_eq!(http().post(format!("{}/api/experimental/mcp/http", srv.url)).json(&init).send().await.unwrap().status().as_u16(), 404);
     }
+
+    /// 25, 26, 43, 48, 52, 65: grants are bound to their client, secret and deployment.
+    async fn grants_are_bound(db: TestDb) {
+        let f = flow(&db).await;
+        let a = f.srv.url.clone();
+        // 26: the consent page's Cancel link.
+        let q = query(&[("client_id", &f.app), ("response_type", "code"), ("state", "st&1")]);
+        let html = http().get(f.url(&format!("/oauth2/authorize?{q}"))).header("Coder-Session-Token", f.admin.token.clone().unwrap()).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains("http://localhost:9876/callback?a=1&amp;error=access_denied"), "{html}");
+        assert!(html.contains("state=st%261"), "{html}");
+        // 25: codes are stored as a 10-byte prefix and a 32-byte hash.
+        let code = f.code(&a).await;
+        use hangar_oauth2_provider::store::OAuth2Store;
+        let parts: Vec<&str> = code.split('_').collect();
+        let row = f.srv.db().code_by_prefix(parts[1].as_bytes(), uuid::Uuid::parse_str(&f.app).unwrap()).await.unwrap().unwrap();
+        assert_eq!((row.secret_prefix.len(), row.hashed_secret.len()), (10, 32));
+        assert!(!row.hashed_secret.windows(parts[2].len()).any(|w| w == parts[2].as_bytes()));
+        let (_, t) = f.exchange(&code, &a).await;
+        let refresh = t["refresh_token"].as_str().unwrap().to_owned();
+
+        // A second app, with its own secret.
+        let b = f.admin.post("/api/v2/oauth2-provider/apps", &json!({"name": "B", "callback_url": "http://localhost:9999/cb"})).await;
+        let b_id = b.json["id"].as_str().unwrap().to_owned();
+        let b_secret = f.admin.post(&format!("/api/v2/oauth2-provider/apps/{b_id}/secrets"), &json!({})).await.json["client_secret_full"].as_str().unwrap().to_owned();
+        let as_b = |form: String| {
+            let f = &f;
+            let (b_id, b_secret) = (b_id.clone(), b_secret.clone());
+            async move {
+                http().post(f.url(&form)).basic_auth(b_id, Some(b_secret)).header("content-type", "application/x-www-form-urlencoded")
+            }
+        };
+        // 43: B cannot refresh A's token; A still can.
+        let r = as_b("/oauth2/tokens".into()).await.body(query(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])).send().await.unwrap();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"], "invalid_grant");
+        // 48: B revoking A's token is a no-op.
+        let r = as_b("/oauth2/revoke".into()).await.body(query(&[("token", t["access_token"].as_str().unwrap())])).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        assert_eq!(f.me(t["access_token"].as_str().unwrap()).await.status().as_u16(), 200);
+        // A's id with B's secret.
+        let r = http().post(f.url("/oauth2/tokens")).basic_auth(&f.app, Some(&b_secret)).header("content-type", "application/x-www-form-urlencoded")
+            .body(query(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+        let (s, n, _) = f.token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)], true).await;
+        assert_eq!(s, 200, "{n}");
+        let access = n["access_token"].as_str().unwrap().to_owned();
+
+        // 52: the same database behind another access URL refuses the bound token.
+        let port = f.srv.addr.port();
+        let other = spawn_server_with(&db, |c| {
+            c.experiments = Experiments::parse(["*"]).0;
+            c.access_url = format!("http://localhost:{port}").parse().unwrap();
+        }).await;
+        let r = http().get(format!("{}/api/v2/users/me", other.url)).bearer_auth(&access).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+        assert!(r.headers()["www-authenticate"].to_str().unwrap().contains("error=\"invalid_token\""));
+        let v: Value = r.json().await.unwrap();
+        assert!(v["message"].as_str().unwrap().contains("audience"), "{v}");
+
+        // 65: deleting the secret kills the tokens issued with it.
+        let secrets = f.admin.get(&format!("/api/v2/oauth2-provider/apps/{}/secrets", f.app)).await;
+        let sid = secrets.json[0]["id"].as_str().unwrap().to_owned();
+        assert_eq!(f.admin.delete(&format!("/api/v2/oauth2-provider/apps/{}/secrets/{sid}", f.app)).await.status.as_u16(), 204);
+        assert_eq!(f.me(&access).await.status().as_u16(), 401);
+        let (s, _, _) = f.token(&[("grant_type", "refresh_token"), ("refresh_token", n["refresh_token"].as_str().unwrap())], true).await;
+        assert_eq!(s, 401);
+    }
+
+    /// 03 §5.9: the workspace tools, `coder_report_task` included, on a running echo workspace.
+    async fn mcp_workspace_tools(db: TestDb) {
+        let f = flow(&db).await;
+        let (t, _) = crate::workspaces::template(&f.admin, "docker", crate::workspaces::echo_template()).await;
+        let w = f.admin.post("/api/v2/users/me/workspaces", &json!({"name": "dev", "template_id": t["id"]})).await;
+        let wid = w.json["id"].as_str().unwrap().to_owned();
+        crate::workspaces::wait_for(&f.admin, &format!("/api/v2/workspaces/{wid}"), |j| j["latest_build"]["status"] == "running").await;
+        let token = f.admin.token.clone().unwrap();
+        let call = |name: &str, args: Value| {
+            let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": name, "arguments": args}});
+            let (url, token) = (f.url("/api/experimental/mcp/http"), token.clone());
+            async move {
+                let v: Value = http().post(url).bearer_auth(token).header("accept", "application/json, text/event-stream")
+                    .header("mcp-protocol-version", "2025-06-18").json(&body).send().await.unwrap().json().await.unwrap();
+                v["result"].clone()
+            }
+        };
+        let r = call("coder_list_templates", json!({})).await;
+        let list: Value = serde_json::from_str(r["content"][0]["text"].as_str().unwrap()).unwrap();
+        assert_eq!(list[0]["name"], "docker");
+        assert!(list[0].get("active_user_count").is_some() && list[0].get("active_version_id").is_some(), "{list}");
+        let r = call("coder_list_workspaces", json!({"owner": "me"})).await;
+        let list: Value = serde_json::from_str(r["content"][0]["text"].as_str().unwrap()).unwrap();
+        assert_eq!(list[0]["name"], "dev");
+        assert_eq!(list[0]["template_name"], "docker");
+        assert_eq!(list[0]["outdated"], false);
+        for id in [wid.as_str(), "admin/dev", "dev"] {
+            let r = call("coder_get_workspace", json!({"workspace_id": id})).await;
+            let ws: Value = serde_json::from_str(r["content"][0]["text"].as_str().unwrap()).unwrap();
+            assert_eq!(ws["id"], wid.as_str(), "{id}");
+        }
+        let r = call("coder_report_task", json!({"workspace": "dev", "app_slug": "code", "state": "working", "summary": "Running tests", "link": ""})).await;
+        assert_eq!(r["content"][0]["text"], "{\"message\":\"Thanks for reporting!\"}", "{r}");
+        let ws = f.admin.get(&format!("/api/v2/workspaces/{wid}")).await;
+        assert_eq!(ws.json["latest_app_status"]["message"], "Running tests");
+        assert_eq!(ws.json["latest_app_status"]["state"], "working");
+        let r = call("coder_report_task", json!({"workspace": "dev", "app_slug": "nope", "state": "idle", "summary": ""})).await;
+        assert_eq!((r["isError"].as_bool(), r["content"][0]["text"].as_str()), (Some(true), Some("Failed to get workspace app.")));
+        let r = call("coder_report_task", json!({"workspace": "dev", "app_slug": "code", "state": "working", "summary": "x".repeat(161)})).await;
+        assert_eq!(r["content"][0]["text"], "Message is too long.");
+        // Another member sees no such workspace, and cannot report on it.
+        let (_, bob) = f.admin.create_user("bob").await;
+        let body = json!({"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": {"name": "coder_report_task",
+            "arguments": {"workspace": "admin/dev", "app_slug": "code", "state": "idle", "summary": ""}}});
+        let v: Value = http().post(f.url("/api/experimental/mcp/http")).header("Coder-Session-Token", bob.token.clone().unwrap())
+            .header("accept", "application/json, text/event-stream").json(&body).send().await.unwrap().json().await.unwrap();
+        assert_eq!(v["result"]["content"][0]["text"], "Workspace not found.", "{v}");
+    }
 }
