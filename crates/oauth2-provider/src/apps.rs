@@ -1,5 +1,5 @@
 //! The management API's rules (03 §5.7): apps and their secrets, for site owners; any user may
-//! read apps. A caller authenticated by an OAuth2 access token may manage nothing (no
+//! read apps. A caller authenticated by an OAuth2 access token gets 403 on all of it (no
 //! escalation from a delegated token).
 
 use crate::model::{App, AppSecret};
@@ -55,7 +55,7 @@ impl<S: OAuth2Store> Apps<S> {
     }
 
     fn require(&self, caller: &Caller, action: Action, resource: Resource) -> Result<()> {
-        if caller.key.login_type == LoginType::OAuth2ProviderApp && action != Action::Read {
+        if caller.key.login_type == LoginType::OAuth2ProviderApp {
             return Err(ManageError::Forbidden);
         }
         if rbac::authorize(&caller.subject, action, &Object::of(resource)) {

@@ -284,6 +284,11 @@ db_tests! {
         let (_, tok) = f.exchange(&code, &a).await;
         let r = http().post(f.url(&format!("/oauth2/authorize?client_id={}&response_type=code", f.app))).bearer_auth(tok["access_token"].as_str().unwrap()).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 403);
+        // …nor manage apps, nor mint API keys.
+        for (method, path) in [("GET", "/api/v2/oauth2-provider/apps".to_owned()), ("POST", format!("/api/v2/oauth2-provider/apps/{}/secrets", f.app)), ("POST", "/api/v2/users/me/keys/tokens".to_owned())] {
+            let r = http().request(method.parse().unwrap(), f.url(&path)).bearer_auth(tok["access_token"].as_str().unwrap()).json(&json!({})).send().await.unwrap();
+            assert_eq!(r.status().as_u16(), 403, "{method} {path}");
+        }
         // A cookie session without the CSRF token is refused.
         let r = http().post(f.url(&format!("/oauth2/authorize?client_id={}&response_type=code", f.app)))
             .header("cookie", format!("coder_session_token={}", f.admin.token.clone().unwrap()))
