@@ -29,31 +29,11 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
-BASE = os.environ["HANGAR_URL"].rstrip("/")
-MCP = BASE + "/api/experimental/mcp/http"
+from checks import ADMIN, BASE, MCP, CheckFailed, check, origin, step  # noqa: E402
+
 REDIRECT = "http://localhost:8767/callback"
 TIMEOUT = 10.0
-ADMIN = {"email": "admin@example.com", "username": "admin", "password": "SomeSecurePassword!"}
 TOOL = "coder_get_authenticated_user"
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def step(msg):
-    print(f"-- {msg}", flush=True)
-
-
-def check(cond, what, detail=""):
-    if not cond:
-        raise CheckFailed(f"{what}{': ' + str(detail) if detail != '' else ''}")
-    print(f"   ok: {what}", flush=True)
-
-
-def origin(url):
-    p = urlsplit(str(url))
-    return f"{p.scheme}://{p.netloc}"
 
 
 TRACE: list[str] = []

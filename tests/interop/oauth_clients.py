@@ -25,29 +25,9 @@ from authlib.integrations.requests_client import OAuth2Session as AuthlibSession
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error as OAuthlibError  # noqa: E402
 from requests_oauthlib import OAuth2Session as RequestsOAuthlibSession  # noqa: E402
 
-BASE = os.environ["HANGAR_URL"].rstrip("/")
-MCP = BASE + "/api/experimental/mcp/http"
+from checks import ADMIN, BASE, MCP, CheckFailed, check, origin, step  # noqa: E402
+
 TIMEOUT = 10
-ADMIN = {"email": "admin@example.com", "username": "admin", "password": "SomeSecurePassword!"}
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def step(msg):
-    print(f"-- {msg}", flush=True)
-
-
-def check(cond, what, detail=""):
-    if not cond:
-        raise CheckFailed(f"{what}{': ' + str(detail) if detail != '' else ''}")
-    print(f"   ok: {what}", flush=True)
-
-
-def origin(url):
-    p = urlsplit(url)
-    return f"{p.scheme}://{p.netloc}"
 
 
 def no_proxy_session(session):

@@ -341,6 +341,30 @@ fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
     }
 }
 
+/// A CLI runner on its own config dir, logged in as the first user of the server at `url`
+/// (which it creates). Each call returns the exit code, stdout and stderr.
+fn admin_cli<'a>(config: &'a Path, url: &str) -> impl Fn(&[&str]) -> (i32, String, String) + 'a {
+    let cli = move |args: &[&str]| {
+        let mut cmd = hangar();
+        cmd.env("HANGAR_CONFIG_DIR", config).args(args);
+        let o = run_bounded(cmd, Duration::from_secs(120));
+        let (out, err) = text(&o);
+        (o.status.code().unwrap_or(-1), out, err)
+    };
+    let (code, out, err) = cli(&[
+        "login",
+        url,
+        "--first-user-username",
+        "admin",
+        "--first-user-email",
+        "admin@example.com",
+        "--first-user-password",
+        "SomeSecurePassword!",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    cli
+}
+
 /// The echo template of 04 §11: resource `dev` (`hangar_test`), agent `main`, app `code`.
 /// The agent's token is fixed so the test can act as the agent.
 const ECHO_APPLY: &str = r#"{"resources":[{"name":"dev","type":"hangar_test","agents":[{"name":"main","operating_system":"linux","architecture":"amd64","token":"5f0c3a52-8d1e-4c59-9a0e-3f1f2b7c6d41","apps":[{"id":"a","slug":"code","url":"http://localhost:13337"}]}]}]}"#;
@@ -413,24 +437,7 @@ fn templates_and_workspaces_against_a_live_server() {
     .unwrap();
     let server = Server::start(&data);
 
-    let cli = |args: &[&str]| {
-        let mut cmd = hangar();
-        cmd.env("HANGAR_CONFIG_DIR", &config).args(args);
-        let o = run_bounded(cmd, Duration::from_secs(120));
-        let (out, err) = text(&o);
-        (o.status.code().unwrap_or(-1), out, err)
-    };
-    let (code, out, err) = cli(&[
-        "login",
-        &server.url,
-        "--first-user-username",
-        "admin",
-        "--first-user-email",
-        "admin@example.com",
-        "--first-user-password",
-        "SomeSecurePassword!",
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
+    let cli = admin_cli(&config, &server.url);
 
     let (code, _, err) = cli(&["templates", "list"]);
     assert_eq!(code, 0, "{err}");
@@ -564,6 +571,7 @@ fn templates_and_workspaces_against_a_live_server() {
 
     let status = server.stop();
     assert!(status.success(), "server exit status {status:?}");
+    drop(cli);
     for d in [data, config, template, broken] {
         std::fs::remove_dir_all(d).ok();
     }
@@ -576,24 +584,7 @@ fn oauth2_apps_cli() {
     let data = tmpdir("oauth2-data");
     let config = tmpdir("oauth2-config");
     let server = Server::start_with(&data, &["--experiments", "oauth2"]);
-    let cli = |args: &[&str]| {
-        let mut cmd = hangar();
-        cmd.env("HANGAR_CONFIG_DIR", &config).args(args);
-        let o = run_bounded(cmd, Duration::from_secs(60));
-        let (out, err) = text(&o);
-        (o.status.code().unwrap_or(-1), out, err)
-    };
-    let (code, out, err) = cli(&[
-        "login",
-        &server.url,
-        "--first-user-username",
-        "admin",
-        "--first-user-email",
-        "admin@example.com",
-        "--first-user-password",
-        "SomeSecurePassword!",
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
+    let cli = admin_cli(&config, &server.url);
     let (code, _, err) = cli(&["oauth2", "apps", "list"]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("No OAuth2 apps found."), "{err}");
@@ -672,6 +663,7 @@ fn oauth2_apps_cli() {
         err.contains("--access-url must not contain a path when the oauth2 experiment is enabled"),
         "{err}"
     );
+    drop(cli);
     for d in [data, config] {
         std::fs::remove_dir_all(d).ok();
     }
