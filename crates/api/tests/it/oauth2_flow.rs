@@ -350,7 +350,16 @@ db_tests! {
         assert_eq!(v["error"], "invalid_grant");
         let (_, v) = f.exchange(&code, &a).await;
         assert_eq!(v["error"], "invalid_grant");
-        // 35, 36: redirect URI and resource must repeat the authorization request.
+        // 34: a verifier for a code issued without a challenge.
+        let (_, loc) = f.approve(&[("redirect_uri", CALLBACK), ("resource", &a)]).await;
+        let plain = param(&loc, "code").unwrap();
+        let (_, v) = f.exchange(&plain, &a).await;
+        assert_eq!(v["error"], "invalid_grant");
+        // 18: a challenge without a method is S256.
+        let (_, loc) = f.approve(&[("redirect_uri", CALLBACK), ("resource", &a), ("code_challenge", &challenge(VERIFIER))]).await;
+        let (s, v) = f.exchange(&param(&loc, "code").unwrap(), &a).await;
+        assert_eq!(s, 200, "{v}");
+                // 35, 36: redirect URI and resource must repeat the authorization request.
         let code = f.code(&a).await;
         let (_, v, _) = f.token(&[("grant_type", "authorization_code"), ("code", &code), ("code_verifier", VERIFIER), ("redirect_uri", "http://localhost:9876/callback"), ("resource", &a)], true).await;
         assert_eq!(v["error"], "invalid_grant");
@@ -761,5 +770,25 @@ db_tests! {
         let v: Value = http().post(f.url("/api/experimental/mcp/http")).header("Coder-Session-Token", bob.token.clone().unwrap())
             .header("accept", "application/json, text/event-stream").json(&body).send().await.unwrap().json().await.unwrap();
         assert_eq!(v["result"]["content"][0]["text"], "Workspace not found.", "{v}");
+    }
+
+    /// 03 §7: two refreshes of one token race; the loser's reuse revokes the family, so
+    /// neither new pair survives (RFC 9700).
+    async fn refresh_race(db: TestDb) {
+        let f = flow(&db).await;
+        let a = f.srv.url.clone();
+        let (_, t) = f.exchange(&f.code(&a).await, &a).await;
+        let refresh = t["refresh_token"].as_str().unwrap().to_owned();
+        let form = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
+        let (one, two) = tokio::join!(f.token(&form, true), f.token(&form, true));
+        let statuses = [one.0, two.0];
+        assert!(statuses.contains(&400), "{statuses:?}");
+        for (status, body, _) in [one, two] {
+            if status == 200 {
+                assert_eq!(f.me(body["access_token"].as_str().unwrap()).await.status().as_u16(), 401);
+            } else {
+                assert_eq!(body["error"], "invalid_grant");
+            }
+        }
     }
 }
