@@ -371,7 +371,13 @@ db_tests! {
         assert_eq!(res.status().as_u16(), 400);
         let v: Value = res.json().await.unwrap();
         assert_eq!(v["error"], "invalid_request");
-        // 38: a second exchange for the same user and app replaces the first token.
+        // 03 §8: the token endpoint's metrics.
+        let m = &f.srv.state.metrics.registry;
+        assert!(m.value("hangar_oauth2_token_requests_total", &[("grant_type", "authorization_code"), ("result", "success")]).unwrap_or(0.0) >= 3.0);
+        assert!(m.value("hangar_oauth2_token_requests_total", &[("grant_type", "other"), ("result", "unsupported_grant_type")]).unwrap_or(0.0) >= 2.0);
+        assert_eq!(m.value("hangar_oauth2_token_reuse_detected_total", &[("kind", "code")]), Some(2.0));
+        assert!(m.value("hangar_oauth2_authorizations_total", &[("result", "approved")]).unwrap_or(0.0) >= 5.0);
+                // 38: a second exchange for the same user and app replaces the first token.
         let (_, t1) = f.exchange(&f.code(&a).await, &a).await;
         let (_, t2) = f.exchange(&f.code(&a).await, &a).await;
         assert_eq!(f.me(t1["access_token"].as_str().unwrap()).await.status().as_u16(), 401);
