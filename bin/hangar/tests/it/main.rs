@@ -663,6 +663,27 @@ fn oauth2_apps_cli() {
         err.contains("--access-url must not contain a path when the oauth2 experiment is enabled"),
         "{err}"
     );
+    let mut cmd = hangar();
+    cmd.args([
+        "server",
+        "--http-address",
+        "127.0.0.1:0",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--oauth2-access-token-lifetime",
+        "2h",
+        "--default-oauth-refresh-lifetime",
+        "1h",
+    ]);
+    let o = run_bounded(cmd, Duration::from_secs(30));
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains(
+            "--default-oauth-refresh-lifetime must be longer than --oauth2-access-token-lifetime"
+        ),
+        "{err}"
+    );
     drop(cli);
     for d in [data, config] {
         std::fs::remove_dir_all(d).ok();

@@ -797,4 +797,45 @@ db_tests! {
             }
         }
     }
+
+    /// 03 §5.3: the login page the consent flow sends signed-out users to.
+    async fn login_page(db: TestDb) {
+        let f = flow(&db).await;
+        let r = http().get(f.url("/login?redirect=%2Foauth2%2Fauthorize%3Fclient_id%3Dx")).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let html = r.text().await.unwrap();
+        assert!(html.contains("name=\"password\"") && html.contains("method=\"post\""), "{html}");
+        let post = |target: &str, password: &str| {
+            let url = f.url(&format!("/login?redirect={target}"));
+            let body = query(&[("email", "admin@example.com"), ("password", password)]);
+            async move {
+                http().post(url).header("content-type", "application/x-www-form-urlencoded").body(body).send().await.unwrap()
+            }
+        };
+        let ok = post("%2Foauth2%2Fauthorize%3Fclient_id%3Dx", "SomeSecurePassword!").await;
+        assert_eq!(ok.status().as_u16(), 303);
+        assert_eq!(ok.headers()["location"], "/oauth2/authorize?client_id=x");
+        let cookie = ok.headers()["set-cookie"].to_str().unwrap().to_owned();
+        assert!(cookie.starts_with("coder_session_token="), "{cookie}");
+        // The cookie signs the user in on the consent page.
+        let session = cookie.split(';').next().unwrap().to_owned();
+        let q = query(&[("client_id", &f.app), ("response_type", "code")]);
+        let page = http().get(f.url(&format!("/oauth2/authorize?{q}"))).header("cookie", &session).send().await.unwrap();
+        assert_eq!(page.status().as_u16(), 200);
+        // …and the consent form's CSRF token lets a cookie session approve.
+        let html = page.text().await.unwrap();
+        let csrf = html.split("name=\"csrf_token\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned();
+        let approve = http().post(f.url(&format!("/oauth2/authorize?{q}"))).header("cookie", &session)
+            .header("content-type", "application/x-www-form-urlencoded").body(query(&[("csrf_token", &csrf)])).send().await.unwrap();
+        assert_eq!(approve.status().as_u16(), 302);
+        assert!(param(approve.headers()["location"].to_str().unwrap(), "code").is_some());
+        let forged = http().post(f.url(&format!("/oauth2/authorize?{q}"))).header("cookie", &session)
+            .header("content-type", "application/x-www-form-urlencoded").body(query(&[("csrf_token", "forged")])).send().await.unwrap();
+        assert_eq!(forged.status().as_u16(), 403);
+        // Only local targets; wrong passwords get the page again with 401.
+        assert_eq!(post("%2F%2Fevil.example", "SomeSecurePassword!").await.headers()["location"], "/");
+        let bad = post("%2F", "wrong").await;
+        assert_eq!(bad.status().as_u16(), 401);
+        assert!(bad.text().await.unwrap().contains("Incorrect email or password."));
+    }
 }
