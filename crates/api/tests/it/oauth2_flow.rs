@@ -838,4 +838,26 @@ db_tests! {
         assert_eq!(bad.status().as_u16(), 401);
         assert!(bad.text().await.unwrap().contains("Incorrect email or password."));
     }
+
+    /// 03 §11: an OAuth2-authenticated request runs as many SQL statements as an API-key one
+    /// (the audience comes with the key's one authentication SELECT).
+    async fn statement_parity(db: TestDb) {
+        let f = flow(&db).await;
+        let a = f.srv.url.clone();
+        let (_, t) = f.exchange(&f.code(&a).await, &a).await;
+        let access = t["access_token"].as_str().unwrap().to_owned();
+        let key = f.admin.token.clone().unwrap();
+        let count = |token: String| {
+            let f = &f;
+            async move {
+                f.me(&token).await; // warm: fresh last_used, cache filled where there is one
+                let (s0, w0) = (f.srv.counter.selects(), f.srv.counter.writes());
+                assert_eq!(f.me(&token).await.status().as_u16(), 200);
+                (f.srv.counter.selects() - s0, f.srv.counter.writes() - w0)
+            }
+        };
+        let plain = count(key).await;
+        let oauth = count(access).await;
+        assert_eq!(oauth, plain);
+    }
 }
