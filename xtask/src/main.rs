@@ -43,7 +43,7 @@ enum Command {
     },
     /// Apply migrations to a development database, or scaffold a new migration.
     Migrate(migrate::MigrateArgs),
-    /// Run a benchmark of spec 02 §10 or 04 §10.
+    /// Run a benchmark of spec 02 §10, 03 §11 or 04 §10.
     Bench {
         #[command(subcommand)]
         which: bench::Which,

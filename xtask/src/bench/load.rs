@@ -4,12 +4,17 @@
 //!
 //! Only responses with the expected status count as completed; anything else is an error,
 //! sampled for the report, because a fast stream of 401s would otherwise look like a win.
+//!
+//! A worker sends what its [`Requests`] says: the same [`Endpoint`] over and over, or a
+//! sequence whose next request is built from the previous response (an OAuth2 refresh
+//! chain, where each refresh token can be used only once).
 
 use anyhow::{Context, ensure};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::header::{CONTENT_TYPE, HOST, HeaderMap, HeaderName, HeaderValue};
+use hyper::http::response::Parts;
 use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
@@ -64,10 +69,58 @@ impl Endpoint {
         self
     }
 
+    /// An `application/x-www-form-urlencoded` body (already encoded).
+    pub fn form(mut self, body: String) -> Self {
+        self.headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        self.body = Bytes::from(body);
+        self
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The same request sent to another server (the paths and headers stay; `Host` follows).
+    pub fn at(mut self, addr: SocketAddr) -> anyhow::Result<Self> {
+        self.headers
+            .insert(HOST, HeaderValue::from_str(&addr.to_string())?);
+        self.addr = addr;
+        Ok(self)
+    }
+
     /// Sends the request once on a fresh connection (set-up steps and sanity checks).
     pub async fn once(&self) -> anyhow::Result<(StatusCode, Bytes)> {
+        let (parts, body) = self.once_with_headers().await?;
+        Ok((parts.status, body))
+    }
+
+    /// [`Endpoint::once`], keeping the response headers (a redirect's `Location`).
+    pub async fn once_with_headers(&self) -> anyhow::Result<(Parts, Bytes)> {
         let mut sender = connect(self.addr).await?;
         exchange(&mut sender, self).await
+    }
+}
+
+/// What one worker sends.
+pub trait Requests: Send + 'static {
+    /// The request to send next.
+    fn next(&self) -> &Endpoint;
+
+    /// Sees the body of every response that had the expected status, before the next
+    /// request is taken; an error counts the request as failed (and, for a chain, leaves
+    /// it where it was).
+    fn accepted(&mut self, _body: &Bytes) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// The same request every time.
+impl Requests for Arc<Endpoint> {
+    fn next(&self) -> &Endpoint {
+        self
     }
 }
 
@@ -110,6 +163,11 @@ impl Stats {
         f64::from(self.latencies_us[rank.min(last)]) / 1000.0
     }
 
+    fn finish(&mut self, seconds: f64) {
+        self.seconds = seconds;
+        self.latencies_us.sort_unstable();
+    }
+
     fn merge(&mut self, other: WorkerStats) {
         self.ok += other.ok;
         self.errors += other.errors;
@@ -144,6 +202,23 @@ struct Window {
     budget: Option<AtomicU64>,
 }
 
+impl Window {
+    fn new(plan: Plan, start: Instant) -> Self {
+        match plan {
+            Plan::Timed { warmup, measure } => Window {
+                measure_start: start + warmup,
+                end: Some(start + warmup + measure),
+                budget: None,
+            },
+            Plan::Count(n) => Window {
+                measure_start: start,
+                end: None,
+                budget: Some(AtomicU64::new(n)),
+            },
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct WorkerStats {
     ok: u64,
@@ -168,49 +243,29 @@ pub async fn run(
     side: Option<Side<'_>>,
 ) -> anyhow::Result<Outcome> {
     ensure!(connections > 0, "at least one connection is needed");
+    ensure!(
+        side.is_none() || matches!(plan, Plan::Timed { .. }),
+        "a side load needs a timed plan"
+    );
     let start = Instant::now();
-    let window = Arc::new(match plan {
-        Plan::Timed { warmup, measure } => Window {
-            measure_start: start + warmup,
-            end: Some(start + warmup + measure),
-            budget: None,
-        },
-        Plan::Count(n) => {
-            ensure!(side.is_none(), "a side load needs a timed plan");
-            Window {
-                measure_start: start,
-                end: None,
-                budget: Some(AtomicU64::new(n)),
-            }
-        }
-    });
+    let window = Arc::new(Window::new(plan, start));
     let spawn = |endpoint: &Endpoint, n: usize| {
+        let shared = Arc::new(endpoint.clone());
         (0..n)
-            .map(|_| tokio::spawn(worker(Arc::new(endpoint.clone()), window.clone())))
+            .map(|_| tokio::spawn(worker(shared.clone(), window.clone())))
             .collect::<Vec<_>>()
     };
     let main_workers = spawn(endpoint, connections);
     let side_workers = side.as_ref().map(|s| spawn(s.endpoint, s.concurrency));
 
-    let mut main = Stats::default();
-    for w in main_workers {
-        main.merge(w.await.context("load worker panicked")?);
-    }
-    let mut side_stats = None;
-    if let Some(workers) = side_workers {
-        let mut stats = Stats::default();
-        for w in workers {
-            stats.merge(w.await.context("load worker panicked")?);
-        }
-        side_stats = Some(stats);
-    }
-    let seconds = match plan {
-        Plan::Timed { measure, .. } => measure.as_secs_f64(),
-        Plan::Count(_) => start.elapsed().as_secs_f64(),
+    let (mut main, _) = collect(main_workers).await?;
+    let mut side_stats = match side_workers {
+        Some(workers) => Some(collect(workers).await?.0),
+        None => None,
     };
+    let seconds = plan_seconds(plan, start);
     for stats in std::iter::once(&mut main).chain(side_stats.as_mut()) {
-        stats.seconds = seconds;
-        stats.latencies_us.sort_unstable();
+        stats.finish(seconds);
     }
     Ok(Outcome {
         main,
@@ -218,7 +273,43 @@ pub async fn run(
     })
 }
 
-async fn worker(endpoint: Arc<Endpoint>, window: Arc<Window>) -> WorkerStats {
+/// One worker, on its own connection, per element of `sources`; each worker sends what its
+/// source says (see [`Requests`]). The sources come back with the figures, so a chain can be
+/// continued by a later run.
+pub async fn run_each<R: Requests>(sources: Vec<R>, plan: Plan) -> anyhow::Result<(Stats, Vec<R>)> {
+    ensure!(!sources.is_empty(), "at least one connection is needed");
+    let start = Instant::now();
+    let window = Arc::new(Window::new(plan, start));
+    let workers = sources
+        .into_iter()
+        .map(|source| tokio::spawn(worker(source, window.clone())))
+        .collect::<Vec<_>>();
+    let (mut stats, sources) = collect(workers).await?;
+    stats.finish(plan_seconds(plan, start));
+    Ok((stats, sources))
+}
+
+async fn collect<R>(
+    workers: Vec<tokio::task::JoinHandle<(WorkerStats, R)>>,
+) -> anyhow::Result<(Stats, Vec<R>)> {
+    let mut stats = Stats::default();
+    let mut sources = Vec::with_capacity(workers.len());
+    for w in workers {
+        let (worker_stats, source) = w.await.context("load worker panicked")?;
+        stats.merge(worker_stats);
+        sources.push(source);
+    }
+    Ok((stats, sources))
+}
+
+fn plan_seconds(plan: Plan, start: Instant) -> f64 {
+    match plan {
+        Plan::Timed { measure, .. } => measure.as_secs_f64(),
+        Plan::Count(_) => start.elapsed().as_secs_f64(),
+    }
+}
+
+async fn worker<R: Requests>(mut source: R, window: Arc<Window>) -> (WorkerStats, R) {
     let mut stats = WorkerStats::default();
     let mut conn: Option<SendRequest<Full<Bytes>>> = None;
     loop {
@@ -233,7 +324,7 @@ async fn worker(endpoint: Arc<Endpoint>, window: Arc<Window>) -> WorkerStats {
             break;
         }
         if conn.is_none() {
-            match connect(endpoint.addr).await {
+            match connect(source.next().addr).await {
                 Ok(sender) => conn = Some(sender),
                 Err(e) => {
                     stats.error(format!("connect: {e:#}"));
@@ -245,35 +336,40 @@ async fn worker(endpoint: Arc<Endpoint>, window: Arc<Window>) -> WorkerStats {
         let Some(sender) = conn.as_mut() else {
             continue;
         };
+        let endpoint = source.next();
         let sent = Instant::now();
-        let result = exchange(sender, &endpoint).await;
+        let result = exchange(sender, endpoint).await;
         let done = Instant::now();
         let counted = sent >= window.measure_start && window.end.is_none_or(|end| done <= end);
+        let what = || format!("{} {}", endpoint.method, endpoint.uri);
         match result {
-            Ok((status, _)) if status == endpoint.expect => {
-                if counted {
-                    stats.ok += 1;
-                    let us = done.duration_since(sent).as_micros();
-                    stats
-                        .latencies_us
-                        .push(u32::try_from(us).unwrap_or(u32::MAX));
+            Ok((parts, body)) if parts.status == endpoint.expect => {
+                let what = what();
+                // Always, counted or not: a chain must follow every response it got.
+                match source.accepted(&body) {
+                    Ok(()) if counted => {
+                        stats.ok += 1;
+                        let us = done.duration_since(sent).as_micros();
+                        stats
+                            .latencies_us
+                            .push(u32::try_from(us).unwrap_or(u32::MAX));
+                    }
+                    Ok(()) => {}
+                    Err(e) => stats.error(format!("{what}: {e:#}")),
                 }
             }
-            Ok((status, body)) => {
+            Ok((parts, body)) => {
                 let body = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-                stats.error(format!(
-                    "{} {}: {status} {body}",
-                    endpoint.method, endpoint.uri
-                ));
+                stats.error(format!("{}: {} {body}", what(), parts.status));
             }
             Err(e) => {
                 // The connection is in an unknown state; start a new one.
                 conn = None;
-                stats.error(format!("{} {}: {e:#}", endpoint.method, endpoint.uri));
+                stats.error(format!("{}: {e:#}", what()));
             }
         }
     }
-    stats
+    (stats, source)
 }
 
 async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
@@ -293,14 +389,14 @@ async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
 async fn exchange(
     sender: &mut SendRequest<Full<Bytes>>,
     endpoint: &Endpoint,
-) -> anyhow::Result<(StatusCode, Bytes)> {
+) -> anyhow::Result<(Parts, Bytes)> {
     sender.ready().await?;
     let mut req = Request::new(Full::new(endpoint.body.clone()));
     *req.method_mut() = endpoint.method.clone();
     *req.uri_mut() = endpoint.uri.clone();
     *req.headers_mut() = endpoint.headers.clone();
     let res = sender.send_request(req).await?;
-    let status = res.status();
-    let body = res.into_body().collect().await?.to_bytes();
-    Ok((status, body))
+    let (parts, body) = res.into_parts();
+    let body = body.collect().await?.to_bytes();
+    Ok((parts, body))
 }

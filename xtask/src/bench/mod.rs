@@ -15,6 +15,7 @@
 pub mod bare;
 mod child;
 mod load;
+mod oauth2;
 mod seed;
 mod workspaces;
 
@@ -45,6 +46,8 @@ pub enum Which {
     /// Latest builds, queue position and acquire throughput (spec 04 §10), on PostgreSQL
     /// (HANGAR_TEST_POSTGRES_URL) and SQLite.
     Workspaces(workspaces::WorkspacesArgs),
+    /// OAuth2 access tokens, token endpoint and MCP against a plain API key (spec 03 §11).
+    Oauth2(oauth2::OAuth2Args),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -101,6 +104,7 @@ pub async fn run(root: &Path, which: Which) -> anyhow::Result<ExitCode> {
     match which {
         Which::Auth(args) => auth(root, args).await,
         Which::Workspaces(args) => workspaces::run(root, args).await,
+        Which::Oauth2(args) => oauth2::run(root, args).await,
     }
 }
 
