@@ -7,7 +7,7 @@ use crate::sql::{Ctx, Row, Target};
 use hangar_core::StoreError;
 use hangar_identity::model::ApiKey;
 use hangar_oauth2_provider::model::{App, AppSecret, Code, Rotation, Token};
-use hangar_oauth2_provider::store::{OAuth2Store, SweepKind};
+use hangar_oauth2_provider::store::{OAuth2Store, SweepKind, Usage};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -366,9 +366,27 @@ impl OAuth2Store for Db {
         &self,
         key: &ApiKey,
         token: &Token,
+        usage: Usage,
         now: chrono::DateTime<chrono::Utc>,
     ) -> R<()> {
-        self.issue_tokens_impl(key, token, now).await
+        self.issue_tokens_impl(key, token, usage, now).await
+    }
+
+    async fn live_token_by_prefix(&self, prefix: &[u8]) -> R<Option<Token>> {
+        let c = &self.ctx;
+        let cols = TOKEN_COLS
+            .split(", ")
+            .map(|col| format!("t.{}", col.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {cols} FROM oauth2_provider_app_tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.hash_prefix = $1 AND u.deleted = FALSE AND u.status <> 'suspended'::user_status"
+        );
+        c.one(&self.conn, &sql, vec![c.bytes(prefix.to_vec())])
+            .await?
+            .map(|r| token_from(&r))
+            .transpose()
     }
 
     async fn token_by_prefix(&self, prefix: &[u8]) -> R<Option<Token>> {
@@ -389,9 +407,10 @@ impl OAuth2Store for Db {
         old: &Token,
         key: &ApiKey,
         new: &Token,
+        usage: Usage,
         now: chrono::DateTime<chrono::Utc>,
     ) -> R<()> {
-        self.rotate_impl(old, key, new, now).await
+        self.rotate_impl(old, key, new, usage, now).await
     }
 
     async fn revoke_family(&self, family: Uuid) -> R<u64> {
@@ -530,32 +549,27 @@ impl Db {
         Ok(())
     }
 
-    /// Records the use of the app and (at most hourly) of the secret.
+    /// Writes the usage timestamps the provider found stale.
     async fn mark_used(
         &self,
         tx: &crate::Tx,
-        t: &Token,
+        usage: Usage,
         now: chrono::DateTime<chrono::Utc>,
     ) -> R<()> {
         let c = &self.ctx;
-        c.exec(
-            tx,
-            "UPDATE oauth2_provider_apps SET last_used_at = $1 WHERE id = $2",
-            vec![c.ts(now), c.uuid(t.app_id)],
-        )
-        .await?;
-        if let Some(s) = t.app_secret_id {
-            c.exec(
-                tx,
-                "UPDATE oauth2_provider_app_secrets SET last_used_at = $1 \
-                 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
-                vec![
-                    c.ts(now),
-                    c.uuid(s),
-                    c.ts(now - chrono::TimeDelta::hours(1)),
-                ],
-            )
-            .await?;
+        let rows = [
+            ("oauth2_provider_apps", usage.app),
+            ("oauth2_provider_app_secrets", usage.secret),
+        ];
+        for (table, id) in rows {
+            if let Some(id) = id {
+                c.exec(
+                    tx,
+                    &format!("UPDATE {table} SET last_used_at = $1 WHERE id = $2"),
+                    vec![c.ts(now), c.uuid(id)],
+                )
+                .await?;
+            }
         }
         Ok(())
     }
@@ -653,6 +667,7 @@ impl Db {
         &self,
         key: &ApiKey,
         t: &Token,
+        usage: Usage,
         now: chrono::DateTime<chrono::Utc>,
     ) -> R<()> {
         let c = &self.ctx;
@@ -665,7 +680,7 @@ impl Db {
         )
         .await?;
         self.insert_grant(&tx, key, t).await?;
-        self.mark_used(&tx, t, now).await?;
+        self.mark_used(&tx, usage, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -675,6 +690,7 @@ impl Db {
         old: &Token,
         key: &ApiKey,
         new: &Token,
+        usage: Usage,
         now: chrono::DateTime<chrono::Utc>,
     ) -> R<()> {
         let c = &self.ctx;
@@ -707,7 +723,7 @@ impl Db {
         )
         .await?;
         self.insert_grant(&tx, key, new).await?;
-        self.mark_used(&tx, new, now).await?;
+        self.mark_used(&tx, usage, now).await?;
         tx.commit().await?;
         Ok(())
     }

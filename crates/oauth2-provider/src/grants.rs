@@ -11,7 +11,7 @@ use crate::pkce::{valid_pkce_value, verify_pkce_s256};
 use crate::redirect::match_redirect_uri;
 use crate::resource::{CanonicalUri, canonical_resource};
 use crate::secret::{generate_secret, hash_matches, parse_secret};
-use crate::store::{OAuth2Store, SweepKind};
+use crate::store::{OAuth2Store, SweepKind, Usage};
 use chrono::{DateTime, TimeDelta, Utc};
 use hangar_core::{Clock, StoreError};
 use hangar_identity::IdentityStore;
@@ -49,6 +49,17 @@ pub struct TokenResponse {
     pub expiry: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+}
+
+/// Which usage timestamps are stale enough to write (see [`Usage`]).
+fn usage(app: &App, secret: Option<&AppSecret>, now: DateTime<Utc>) -> Usage {
+    let stale = |t: Option<DateTime<Utc>>, after: TimeDelta| t.is_none_or(|t| t < now - after);
+    Usage {
+        app: stale(app.last_used_at, TimeDelta::minutes(1)).then_some(app.id),
+        secret: secret
+            .filter(|s| stale(s.last_used_at, TimeDelta::hours(1)))
+            .map(|s| s.id),
+    }
 }
 
 /// Which grant a token request used, for metrics.
@@ -420,7 +431,7 @@ impl<S: OAuth2Store + IdentityStore> Provider<S> {
             now,
         );
         self.store
-            .issue_tokens(&key, &token, now)
+            .issue_tokens(&key, &token, usage(app, secret, now), now)
             .await
             .map_err(store_err)?;
         Ok(self.response(app, access, refresh, key.expires_at, now))
@@ -437,9 +448,11 @@ impl<S: OAuth2Store + IdentityStore> Provider<S> {
         let invalid = || OAuthError::invalid_grant("The refresh token is invalid or expired.");
         let parsed = parse_secret(&raw).ok_or_else(invalid)?;
         let now = self.clock.now();
+        // Only tokens of users who may still sign in: a suspended or deleted user's token is
+        // refused like an unknown one, with nothing changed.
         let Some(old) = self
             .store
-            .token_by_prefix(parsed.prefix.as_bytes())
+            .live_token_by_prefix(parsed.prefix.as_bytes())
             .await
             .map_err(store_err)?
         else {
@@ -463,7 +476,6 @@ impl<S: OAuth2Store + IdentityStore> Provider<S> {
         if old.app_id != app.id
             || !hash_matches(&old.refresh_hash, &parsed.secret)
             || old.expires_at <= now
-            || !self.user_active(old.user_id).await?
         {
             return Err(invalid());
         }
@@ -484,7 +496,11 @@ impl<S: OAuth2Store + IdentityStore> Provider<S> {
             old.family_id,
             now,
         );
-        match self.store.rotate(&old, &key, &token, now).await {
+        match self
+            .store
+            .rotate(&old, &key, &token, usage(app, secret, now), now)
+            .await
+        {
             Ok(()) => Ok(self.response(app, access, refresh, key.expires_at, now)),
             Err(StoreError::Conflict { .. }) => {
                 // A concurrent refresh of the same token won: that is reuse (RFC 9700).

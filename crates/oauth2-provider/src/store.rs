@@ -10,6 +10,15 @@ use uuid::Uuid;
 
 pub type R<T> = Result<T, StoreError>;
 
+/// The usage timestamps an issue or a rotation also writes: the app's at most once a minute,
+/// the secret's at most hourly (03 §2). The provider decides from the rows it already read,
+/// so a busy client's refreshes run no extra statements.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub app: Option<Uuid>,
+    pub secret: Option<Uuid>,
+}
+
 /// What the sweeper deletes; `as_str` is the metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SweepKind {
@@ -72,9 +81,12 @@ pub trait OAuth2Store: Send + Sync {
         &self,
         key: &ApiKey,
         token: &Token,
+        usage: Usage,
         now: DateTime<Utc>,
     ) -> impl Future<Output = R<()>> + Send;
     fn token_by_prefix(&self, prefix: &[u8]) -> impl Future<Output = R<Option<Token>>> + Send;
+    /// The token with this prefix if its user may still use it (not deleted, not suspended).
+    fn live_token_by_prefix(&self, prefix: &[u8]) -> impl Future<Output = R<Option<Token>>> + Send;
     fn token_by_api_key(&self, key_id: &str) -> impl Future<Output = R<Option<Token>>> + Send;
     fn rotation_by_prefix(&self, prefix: &[u8])
     -> impl Future<Output = R<Option<Rotation>>> + Send;
@@ -85,6 +97,7 @@ pub trait OAuth2Store: Send + Sync {
         old: &Token,
         key: &ApiKey,
         new: &Token,
+        usage: Usage,
         now: DateTime<Utc>,
     ) -> impl Future<Output = R<()>> + Send;
     /// Deletes every token row (and key) of the family; returns how many.

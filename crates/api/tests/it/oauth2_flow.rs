@@ -860,4 +860,24 @@ db_tests! {
         let oauth = count(access).await;
         assert_eq!(oauth, plain);
     }
+
+    /// §5.4: a suspended user's code and refresh token are refused.
+    async fn suspended_users(db: TestDb) {
+        let mut f = flow(&db).await;
+        let a = f.srv.url.clone();
+        let (_, bob) = f.admin.create_user("bob").await;
+        let admin = std::mem::replace(&mut f.admin, bob);
+        let (_, t) = f.exchange(&f.code(&a).await, &a).await;
+        let pending = f.code(&a).await;
+        let s = admin.put("/api/v2/users/bob/status/suspend", &json!({})).await;
+        assert_eq!(s.status.as_u16(), 200, "{}", s.text);
+        let (_, v, _) = f.token(&[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap())], true).await;
+        assert_eq!(v["error"], "invalid_grant");
+        let (_, v) = f.exchange(&pending, &a).await;
+        assert_eq!(v["error"], "invalid_grant");
+        // Nothing changed: once active again, the refresh token still works.
+        assert_eq!(admin.put("/api/v2/users/bob/status/activate", &json!({})).await.status.as_u16(), 200);
+        let (s, v, _) = f.token(&[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap())], true).await;
+        assert_eq!(s, 200, "{v}");
+    }
 }
