@@ -68,6 +68,12 @@ impl Db {
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(5))
                     .synchronous(SqliteSynchronous::Normal)
+                    // Checkpoint the WAL every 4000 pages (16 MiB) instead of 1000: inserts
+                    // into indexes on random keys (UUIDs, token prefixes) dirty pages all
+                    // over the file, and fewer, larger checkpoints write each hot page back
+                    // once instead of several times (bench oauth2: refresh rate with 10 000
+                    // extra grants 0.71–0.76 → 0.83–0.90 of the empty run).
+                    .pragma("wal_autocheckpoint", "4000")
                     .create_if_missing(true)
             });
         let conn = Database::connect(o)
