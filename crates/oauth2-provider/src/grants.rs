@@ -274,6 +274,17 @@ impl<S: OAuth2Store + IdentityStore> Provider<S> {
         authorization: Option<&str>,
         form: &[(String, String)],
     ) -> Result<(App, Option<AppSecret>), OAuthError> {
+        let (app, secret) = self.claimed_client(authorization, form).await?;
+        let secret = self.verify_client(&app, secret).await?;
+        Ok((app, secret))
+    }
+
+    /// The app the request names and the secret it presents, not yet checked.
+    async fn claimed_client(
+        &self,
+        authorization: Option<&str>,
+        form: &[(String, String)],
+    ) -> Result<(App, Option<String>), OAuthError> {
         let body_id = single(form, "client_id")?;
         let body_secret = single(form, "client_secret")?;
         let (client_id, secret) = match authorization.filter(|h| is_basic(h)) {
@@ -292,8 +303,17 @@ impl<S: OAuth2Store + IdentityStore> Provider<S> {
             .app(&client_id)
             .await?
             .ok_or_else(OAuthError::invalid_client)?;
+        Ok((app, secret))
+    }
+
+    /// A public app must present no secret; a confidential one one of its own secrets.
+    async fn verify_client(
+        &self,
+        app: &App,
+        secret: Option<String>,
+    ) -> Result<Option<AppSecret>, OAuthError> {
         match (app.is_public(), secret) {
-            (true, None) => Ok((app, None)),
+            (true, None) => Ok(None),
             (true, Some(_)) | (false, None) => Err(OAuthError::invalid_client()),
             (false, Some(s)) => {
                 let parsed = parse_secret(&s).ok_or_else(OAuthError::invalid_client)?;
@@ -306,7 +326,7 @@ impl<S: OAuth2Store + IdentityStore> Provider<S> {
                 if row.app_id != app.id || !hash_matches(&row.hashed_secret, &parsed.secret) {
                     return Err(OAuthError::invalid_client());
                 }
-                Ok((app, Some(row)))
+                Ok(Some(row))
             }
         }
     }
@@ -324,10 +344,12 @@ impl<S: OAuth2Store + IdentityStore> Provider<S> {
         if grant != "authorization_code" && grant != "refresh_token" {
             return Err(OAuthError::unsupported_grant_type());
         }
-        let (app, secret) = self.authenticate_client(authorization, form).await?;
+        // §5.4 order: the app's grant types are checked before its credentials.
+        let (app, presented) = self.claimed_client(authorization, form).await?;
         if !app.grant_types.contains(&grant) {
             return Err(OAuthError::unauthorized_client());
         }
+        let secret = self.verify_client(&app, presented).await?;
         if grant == "authorization_code" {
             self.code_grant(&app, secret.as_ref(), form).await
         } else {

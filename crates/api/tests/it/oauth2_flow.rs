@@ -551,6 +551,22 @@ db_tests! {
         let ok = http().post(f.url("/oauth2/tokens")).header("content-type", "application/x-www-form-urlencoded").body(form(&[])).send().await.unwrap();
         assert_eq!(ok.status().as_u16(), 200);
 
+        // §5.4: an app without the refresh grant gets `unauthorized_client` for it, before
+        // its credentials are looked at, and its code exchange returns no refresh token.
+        let (_, only_code) = reg(json!({"redirect_uris": ["http://127.0.0.1:9100/cb"], "grant_types": ["authorization_code"]})).await;
+        let oc = only_code["client_id"].as_str().unwrap().to_owned();
+        let r = http().post(f.url("/oauth2/tokens")).basic_auth(&oc, Some("wrong")).header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=refresh_token&refresh_token=x").send().await.unwrap();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"], "unauthorized_client");
+        let approve = http().post(f.url(&format!("/oauth2/authorize?{}", query(&[("client_id", &oc), ("response_type", "code"), ("code_challenge", &challenge(VERIFIER))]))))
+            .header("Coder-Session-Token", f.admin.token.clone().unwrap()).send().await.unwrap();
+        let oc_code = param(approve.headers()["location"].to_str().unwrap(), "code").unwrap();
+        let r = http().post(f.url("/oauth2/tokens")).basic_auth(&oc, Some(only_code["client_secret"].as_str().unwrap())).header("content-type", "application/x-www-form-urlencoded")
+            .body(query(&[("grant_type", "authorization_code"), ("code", &oc_code), ("code_verifier", VERIFIER)])).send().await.unwrap();
+        let v: Value = r.json().await.unwrap();
+        assert!(v["access_token"].is_string() && v.get("refresh_token").is_none(), "{v}");
+
         // 62: deleting the client kills its secret and tokens.
         let r = http().delete(f.url(&format!("/oauth2/clients/{id}"))).bearer_auth(&rat).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 204);
