@@ -1,6 +1,7 @@
 //! Following a provisioner job to its end (04 §5, build-log streaming): the queue position
 //! while it waits, each stage and log line as it runs, then `==> Done [<n>s]` or the job's
-//! error. The server has no log WebSocket yet, so the job and its logs are polled.
+//! error. The job and its logs are polled (the server also offers a WebSocket `follow`; polling
+//! keeps the client free of a WebSocket stack and needs no reconnect logic).
 //!
 //! The first Ctrl-C asks the server to cancel the job and keeps following it to its end; a
 //! second one stops at once with [`Interrupted`] (the caller exits 130).
