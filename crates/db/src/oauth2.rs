@@ -366,10 +366,11 @@ impl OAuth2Store for Db {
         &self,
         key: &ApiKey,
         token: &Token,
+        code: Option<Uuid>,
         usage: Usage,
         now: chrono::DateTime<chrono::Utc>,
     ) -> R<()> {
-        self.issue_tokens_impl(key, token, usage, now).await
+        self.issue_tokens_impl(key, token, code, usage, now).await
     }
 
     async fn live_token_by_prefix(&self, prefix: &[u8]) -> R<Option<Token>> {
@@ -414,8 +415,26 @@ impl OAuth2Store for Db {
     }
 
     async fn revoke_family(&self, family: Uuid) -> R<u64> {
-        self.delete_tokens_where("family_id = $1", vec![self.ctx.uuid(family)])
-            .await
+        let tx = self.begin().await?;
+        let n = self.revoke_family_in(&tx, family).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn revoke_code_family(&self, code: Uuid) -> R<u64> {
+        let c = &self.ctx;
+        let tx = self.begin().await?;
+        // Waits for an exchange holding the code row; once it is gone, a later exchange of
+        // the code finds nothing to issue against.
+        c.exec(
+            &tx,
+            "DELETE FROM oauth2_provider_app_codes WHERE id = $1",
+            vec![c.uuid(code)],
+        )
+        .await?;
+        let n = self.revoke_family_in(&tx, code).await?;
+        tx.commit().await?;
+        Ok(n)
     }
 
     async fn delete_token(&self, id: Uuid) -> R<bool> {
@@ -667,11 +686,28 @@ impl Db {
         &self,
         key: &ApiKey,
         t: &Token,
+        code: Option<Uuid>,
         usage: Usage,
         now: chrono::DateTime<chrono::Utc>,
     ) -> R<()> {
         let c = &self.ctx;
         let tx = self.begin().await?;
+        self.lock_grant(&tx, t).await?;
+        if let Some(code) = code {
+            let lock = if c.is_postgres() { " FOR UPDATE" } else { "" };
+            let held = c
+                .one(
+                    &tx,
+                    &format!("SELECT id FROM oauth2_provider_app_codes WHERE id = $1{lock}"),
+                    vec![c.uuid(code)],
+                )
+                .await?;
+            if held.is_none() {
+                return Err(StoreError::Conflict {
+                    constraint: "oauth2_code_revoked".into(),
+                });
+            }
+        }
         // The earlier grant of this user and app goes: its key, and with it (FK) its token row.
         c.exec(
             &tx,
@@ -695,6 +731,8 @@ impl Db {
     ) -> R<()> {
         let c = &self.ctx;
         let tx = self.begin().await?;
+        self.lock_grant(&tx, new).await?;
+        self.lock_family(&tx, old.family_id).await?;
         let gone = c
             .exec(
                 &tx,
@@ -751,6 +789,51 @@ impl Db {
             })
         })
         .transpose()
+    }
+
+    /// PostgreSQL: serialises the writes of one user's grants of one app (SQLite's
+    /// `BEGIN IMMEDIATE` already serialises every write transaction).
+    async fn lock_grant(&self, tx: &crate::Tx, t: &Token) -> R<()> {
+        self.xact_lock(
+            tx,
+            hangar_core::locks::OAUTH2_GRANT_CLASS,
+            format!("{}:{}", t.user_id, t.app_id),
+        )
+        .await
+    }
+
+    /// PostgreSQL: serialises the rotations and the revocation of one token family.
+    async fn lock_family(&self, tx: &crate::Tx, family: Uuid) -> R<()> {
+        self.xact_lock(
+            tx,
+            hangar_core::locks::OAUTH2_FAMILY_CLASS,
+            family.to_string(),
+        )
+        .await
+    }
+
+    async fn xact_lock(&self, tx: &crate::Tx, class: i32, key: String) -> R<()> {
+        let c = &self.ctx;
+        if c.is_postgres() {
+            c.one(
+                tx,
+                "SELECT pg_advisory_xact_lock($1, hashtext($2)) IS NULL AS locked",
+                vec![c.i32(class), c.text(key)],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn revoke_family_in(&self, tx: &crate::Tx, family: Uuid) -> R<u64> {
+        let c = &self.ctx;
+        self.lock_family(tx, family).await?;
+        c.exec(
+            tx,
+            "DELETE FROM oauth2_provider_app_tokens WHERE family_id = $1",
+            vec![c.uuid(family)],
+        )
+        .await
     }
 
     pub(crate) async fn delete_tokens_where(

@@ -187,8 +187,11 @@ fn validate(mut req: AppRequest) -> Result<AppRequest> {
     if let Err(reason) = crate::redirect::validate_redirect_uri(&req.callback_url) {
         v.push(Validation::new("callback_url", reason));
     }
-    if req.icon.chars().count() > 256 {
-        v.push(Validation::new("icon", "must be at most 256 characters"));
+    if req.icon.chars().count() > 256 || req.icon.chars().any(char::is_control) {
+        v.push(Validation::new(
+            "icon",
+            "must be at most 256 characters without control characters",
+        ));
     }
     if v.is_empty() {
         Ok(req)

@@ -211,10 +211,25 @@ fn client_name(
 /// Validates a registration body (RFC 7591 §2) and applies the defaults of 03 §5.6. Redirect URI
 /// problems are reported first, as `invalid_redirect_uri`; everything else is
 /// `invalid_client_metadata`. Unknown fields and `software_statement` are ignored.
+/// Whether any key or string in `v` holds a NUL, which PostgreSQL cannot store in text.
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(has_nul),
+        Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
 pub fn validate_registration(body: &Value) -> Result<ClientMetadata, OAuthError> {
     let obj = body
         .as_object()
         .ok_or_else(|| invalid_metadata("The registration must be a JSON object.".into()))?;
+    if has_nul(body) {
+        return Err(invalid_metadata(
+            "The registration must not contain NUL characters.".into(),
+        ));
+    }
     let redirect_uris = redirect_uris(obj)?;
     let grant_types = grant_types(obj)?;
     let response_types = response_types(obj)?;
@@ -346,6 +361,23 @@ pub fn registration_response(
         map.insert("jwks".into(), jwks.clone());
     }
     doc
+}
+
+#[cfg(test)]
+mod nul_tests {
+    use super::*;
+
+    #[test]
+    fn nul_anywhere_is_refused() {
+        for body in [
+            serde_json::json!({"redirect_uris": ["https://h/cb"], "client_name": "a\u{0}b"}),
+            serde_json::json!({"redirect_uris": ["https://h/cb"], "jwks": {"k": "\u{0}"}}),
+            serde_json::json!({"redirect_uris": ["https://h/cb"], "contacts": ["x\u{0}"]}),
+        ] {
+            let e = validate_registration(&body).unwrap_err();
+            assert_eq!(e.code, "invalid_client_metadata", "{body}");
+        }
+    }
 }
 
 #[cfg(test)]

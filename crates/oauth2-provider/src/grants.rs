@@ -408,7 +408,10 @@ impl<S: OAuth2Store + IdentityStore> Provider<S> {
                 .await
                 .map_err(store_err)?;
         if !won {
-            self.store.revoke_family(code.id).await.map_err(store_err)?;
+            self.store
+                .revoke_code_family(code.id)
+                .await
+                .map_err(store_err)?;
             self.reused(Reuse::Code);
             return Err(invalid());
         }
@@ -452,10 +455,16 @@ impl<S: OAuth2Store + IdentityStore> Provider<S> {
             code.id,
             now,
         );
-        self.store
-            .issue_tokens(&key, &token, usage(app, secret, now), now)
+        match self
+            .store
+            .issue_tokens(&key, &token, Some(code.id), usage(app, secret, now), now)
             .await
-            .map_err(store_err)?;
+        {
+            Ok(()) => {}
+            // A concurrent reuse of the code revoked it before this exchange committed.
+            Err(StoreError::Conflict { .. }) => return Err(invalid()),
+            Err(e) => return Err(store_err(e)),
+        }
         Ok(self.response(app, access, refresh, key.expires_at, now))
     }
 

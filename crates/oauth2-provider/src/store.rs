@@ -77,10 +77,13 @@ pub trait OAuth2Store: Send + Sync {
 
     /// Drops the user's earlier key of the same `token_name` (and so its token row), inserts
     /// `key` and `token`, and records the app's and the secret's use; one transaction.
+    /// With `code`, the code row must still exist when the transaction locks it (a reuse of
+    /// the code deletes it): else `StoreError::Conflict` and nothing is written.
     fn issue_tokens(
         &self,
         key: &ApiKey,
         token: &Token,
+        code: Option<Uuid>,
         usage: Usage,
         now: DateTime<Utc>,
     ) -> impl Future<Output = R<()>> + Send;
@@ -100,8 +103,12 @@ pub trait OAuth2Store: Send + Sync {
         usage: Usage,
         now: DateTime<Utc>,
     ) -> impl Future<Output = R<()>> + Send;
-    /// Deletes every token row (and key) of the family; returns how many.
+    /// Deletes every token row (and key) of the family; returns how many. Serialised with
+    /// rotations of the family, so a pair being rotated in is not missed.
     fn revoke_family(&self, family: Uuid) -> impl Future<Output = R<u64>> + Send;
+    /// A reused code: deletes the code row (waiting for an exchange that holds it) and then
+    /// its family, so whichever of two racing exchanges commits first, no pair survives.
+    fn revoke_code_family(&self, code: Uuid) -> impl Future<Output = R<u64>> + Send;
     /// Deletes one token row and its key.
     fn delete_token(&self, id: Uuid) -> impl Future<Output = R<bool>> + Send;
     /// One sweep of `kind` (§7): deletes up to 1000 expired rows (or, for `Clients`,

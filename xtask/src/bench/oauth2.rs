@@ -1044,7 +1044,7 @@ async fn seed_grants(db: &Db, setup: &Setup, apps: usize, tokens: usize) -> anyh
                             app_id: app.id,
                             family_id: Uuid::new_v4(),
                         };
-                        db.issue_tokens(&key, &token, Default::default(), now)
+                        db.issue_tokens(&key, &token, None, Default::default(), now)
                             .await?;
                     }
                 }

@@ -890,6 +890,14 @@ pub fn router(state: AppState) -> Router {
             get(oauth2::as_metadata_doc).options(oauth2::preflight),
         )
         .route(
+            "/.well-known/oauth-authorization-server/",
+            get(oauth2::as_metadata_doc).options(oauth2::preflight),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/",
+            get(oauth2::prm_root).options(oauth2::preflight),
+        )
+        .route(
             "/.well-known/oauth-authorization-server/{*rest}",
             get(oauth2::as_metadata_doc).options(oauth2::preflight),
         )
@@ -933,11 +941,7 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/login",
             get(oauth2_consent::login_form).post(oauth2_consent::login_submit),
-        )
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            oauth2::protocol_layer,
-        ));
+        );
     // MCP: authentication inside, then the protocol gate (experiments, CORS) outside it.
     let mcp_routes = Router::new()
         .route_service(
@@ -947,10 +951,6 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::mcp::layer,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            oauth2::protocol_layer,
         ));
 
     public
@@ -960,6 +960,12 @@ pub fn router(state: AppState) -> Router {
         .merge(agent_routes)
         .fallback(observe::not_found)
         .method_not_allowed_fallback(observe::method_not_allowed)
+        // Outside the routes, so the 404s and 405s of protocol paths get the experiment gate,
+        // CORS and `no-store` as well; other paths pass straight through.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            oauth2::protocol_layer,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             observe::layer,

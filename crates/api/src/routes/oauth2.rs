@@ -55,6 +55,13 @@ const CORS_EXPOSE: &str = "WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Versio
 /// The experiment gate, CORS and the `no-store` rule of every protocol route.
 pub async fn protocol_layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
+    let protocol = path.starts_with("/.well-known/oauth-")
+        || path.starts_with("/oauth2/")
+        || path == "/login"
+        || path == MCP_PATH;
+    if !protocol {
+        return next.run(req).await;
+    }
     let mcp = path == MCP_PATH || path.starts_with("/.well-known/oauth-protected-resource/api/");
     let experiments = &state.config.experiments;
     if !experiments.enabled(Experiment::OAuth2)

@@ -275,10 +275,16 @@ pub async fn approve(State(state): State<AppState>, req: Request) -> Response {
 
 /// Where `/login` may send the browser afterwards: a local path only.
 fn safe_redirect(target: Option<&str>) -> String {
+    // Browsers drop tabs and newlines from URLs and read `\` as `/`, so `/\t/evil` or
+    // `/\\evil` would leave the site: a target with any of them goes to `/`.
+    let local = |t: &str| {
+        t.starts_with('/')
+            && !t.starts_with("//")
+            && !t.contains('\\')
+            && !t.chars().any(|c| c.is_whitespace() || c.is_control())
+    };
     match target {
-        Some(t) if t.starts_with('/') && !t.starts_with("//") && !t.starts_with("/\\") => {
-            t.to_owned()
-        }
+        Some(t) if local(t) => t.to_owned(),
         _ => "/".to_owned(),
     }
 }

@@ -188,6 +188,14 @@ db_tests! {
         let mcp: Value = http().get(f.url("/.well-known/oauth-protected-resource/api/experimental/mcp/http")).send().await.unwrap().json().await.unwrap();
         assert_eq!(mcp["resource"], format!("{a}/api/experimental/mcp/http"));
         assert_eq!(http().get(f.url("/.well-known/oauth-protected-resource/foo")).send().await.unwrap().status().as_u16(), 404);
+        // A trailing slash is the same document.
+        let slash: Value = http().get(f.url("/.well-known/oauth-protected-resource/")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(slash, prm);
+        let slash: Value = http().get(f.url("/.well-known/oauth-authorization-server/")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(slash, md);
+        // 405s of protocol routes carry no-store too.
+        let r = http().get(f.url("/oauth2/revoke")).send().await.unwrap();
+        assert_eq!((r.status().as_u16(), r.headers()["cache-control"].to_str().unwrap()), (405, "no-store"));
         let t = http().post(f.url("/oauth2/tokens")).send().await.unwrap();
         assert_eq!(t.headers()["cache-control"], "no-store");
         assert_eq!(t.headers()["pragma"], "no-cache");
@@ -210,6 +218,7 @@ db_tests! {
         let c = http();
         assert_eq!(c.get(format!("{}/.well-known/oauth-authorization-server", srv.url)).send().await.unwrap().status().as_u16(), 404);
         assert_eq!(c.post(format!("{}/oauth2/tokens", srv.url)).send().await.unwrap().status().as_u16(), 404);
+        assert_eq!(c.get(format!("{}/oauth2/tokens", srv.url)).send().await.unwrap().status().as_u16(), 404);
     }
 
     /// 10–26: the authorization endpoint.
@@ -499,6 +508,9 @@ db_tests! {
         assert_eq!(reg(json!({"redirect_uris": ["http://localhost:1/cb"], "client_name": "twice"})).await.0, 201);
         let r = http().post(f.url("/oauth2/register")).header("content-type", "application/json").body("{").send().await.unwrap();
         assert_eq!(r.status().as_u16(), 400);
+        // NUL cannot be stored in PostgreSQL text: refused, never a 500.
+        let (s, e) = reg(json!({"redirect_uris": ["http://localhost:1/cb"], "client_name": "a\u{0}b"})).await;
+        assert_eq!((s, e["error"].as_str()), (400, Some("invalid_client_metadata")));
         // 60: reading with the registration access token.
         let get = |token: Option<String>| {
             let f = &f;
@@ -850,6 +862,9 @@ db_tests! {
         assert_eq!(forged.status().as_u16(), 403);
         // Only local targets; wrong passwords get the page again with 401.
         assert_eq!(post("%2F%2Fevil.example", "SomeSecurePassword!").await.headers()["location"], "/");
+        for evil in ["%2F%09%2Fevil.example", "%2F%5Cevil.example", "https%3A%2F%2Fevil.example"] {
+            assert_eq!(post(evil, "SomeSecurePassword!").await.headers()["location"], "/", "{evil}");
+        }
         let bad = post("%2F", "wrong").await;
         assert_eq!(bad.status().as_u16(), 401);
         assert!(bad.text().await.unwrap().contains("Incorrect email or password."));
@@ -895,5 +910,24 @@ db_tests! {
         assert_eq!(admin.put("/api/v2/users/bob/status/activate", &json!({})).await.status.as_u16(), 200);
         let (s, v, _) = f.token(&[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap())], true).await;
         assert_eq!(s, 200, "{v}");
+    }
+
+    /// 03 §7: two exchanges of one code race; the loser's reuse revokes whatever the winner
+    /// got, whichever commits first.
+    async fn code_race(db: TestDb) {
+        let f = flow(&db).await;
+        let a = f.srv.url.clone();
+        for _ in 0..3 {
+            let code = f.code(&a).await;
+            let ((s1, t1), (s2, t2)) = tokio::join!(f.exchange(&code, &a), f.exchange(&code, &a));
+            assert!([s1, s2].contains(&400), "{s1} {s2}");
+            for (s, t) in [(s1, t1), (s2, t2)] {
+                if s == 200 {
+                    assert_eq!(f.me(t["access_token"].as_str().unwrap()).await.status().as_u16(), 401);
+                } else {
+                    assert_eq!(t["error"], "invalid_grant");
+                }
+            }
+        }
     }
 }
