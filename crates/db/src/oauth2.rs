@@ -346,6 +346,46 @@ impl OAuth2Store for Db {
         Ok(n > 0)
     }
 
+    async fn client_by_id(
+        &self,
+        app: Uuid,
+        secret_prefix: Option<&[u8]>,
+    ) -> R<Option<(App, Option<AppSecret>)>> {
+        let c = &self.ctx;
+        let secret_cols = SECRET_COLS
+            .split(", ")
+            .map(|col| format!("s.{col} AS s_{col}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {}, {secret_cols} FROM oauth2_provider_apps a \
+             LEFT JOIN oauth2_provider_app_secrets s ON s.app_id = a.id AND s.secret_prefix = $2 \
+             WHERE a.id = $1",
+            app_cols(c)
+        );
+        // No prefix: an empty one matches no secret (prefixes are 10 characters).
+        let prefix = secret_prefix.unwrap_or_default().to_vec();
+        let Some(r) = c
+            .one(&self.conn, &sql, vec![c.uuid(app), c.bytes(prefix)])
+            .await?
+        else {
+            return Ok(None);
+        };
+        let secret = match r.opt_uuid("s_id")? {
+            None => None,
+            Some(id) => Some(AppSecret {
+                id,
+                created_at: r.ts("s_created_at")?,
+                last_used_at: r.opt_ts("s_last_used_at")?,
+                hashed_secret: r.bytes("s_hashed_secret")?,
+                display_secret: r.string("s_display_secret")?,
+                app_id: r.uuid("s_app_id")?,
+                secret_prefix: r.bytes("s_secret_prefix")?,
+            }),
+        };
+        Ok(Some((app_from(&r)?, secret)))
+    }
+
     async fn secret_by_prefix(&self, prefix: &[u8]) -> R<Option<AppSecret>> {
         self.secret_by_prefix_impl(prefix).await
     }

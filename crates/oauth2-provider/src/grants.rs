@@ -274,8 +274,8 @@ impl<S: OAuth2Store + IdentityStore> Provider<S> {
         authorization: Option<&str>,
         form: &[(String, String)],
     ) -> Result<(App, Option<AppSecret>), OAuthError> {
-        let (app, secret) = self.claimed_client(authorization, form).await?;
-        let secret = self.verify_client(&app, secret).await?;
+        let (app, secret, candidate) = self.claimed_client(authorization, form).await?;
+        let secret = Self::verify_client(&app, secret, candidate)?;
         Ok((app, secret))
     }
 
@@ -284,7 +284,7 @@ impl<S: OAuth2Store + IdentityStore> Provider<S> {
         &self,
         authorization: Option<&str>,
         form: &[(String, String)],
-    ) -> Result<(App, Option<String>), OAuthError> {
+    ) -> Result<(App, Option<String>, Option<AppSecret>), OAuthError> {
         let body_id = single(form, "client_id")?;
         let body_secret = single(form, "client_secret")?;
         let (client_id, secret) = match authorization.filter(|h| is_basic(h)) {
@@ -299,30 +299,30 @@ impl<S: OAuth2Store + IdentityStore> Provider<S> {
             }
             None => (body_id.ok_or_else(OAuthError::invalid_client)?, body_secret),
         };
-        let app = self
-            .app(&client_id)
-            .await?
+        let id = Uuid::parse_str(&client_id).map_err(|_| OAuthError::invalid_client())?;
+        let prefix = secret.as_deref().and_then(parse_secret).map(|p| p.prefix);
+        let (app, candidate) = self
+            .store
+            .client_by_id(id, prefix.as_deref().map(str::as_bytes))
+            .await
+            .map_err(store_err)?
             .ok_or_else(OAuthError::invalid_client)?;
-        Ok((app, secret))
+        Ok((app, secret, candidate))
     }
 
-    /// A public app must present no secret; a confidential one one of its own secrets.
-    async fn verify_client(
-        &self,
+    /// A public app must present no secret; a confidential one one of its own secrets
+    /// (`candidate`: the app's secret with the presented prefix, read with the app).
+    fn verify_client(
         app: &App,
         secret: Option<String>,
+        candidate: Option<AppSecret>,
     ) -> Result<Option<AppSecret>, OAuthError> {
         match (app.is_public(), secret) {
             (true, None) => Ok(None),
             (true, Some(_)) | (false, None) => Err(OAuthError::invalid_client()),
             (false, Some(s)) => {
                 let parsed = parse_secret(&s).ok_or_else(OAuthError::invalid_client)?;
-                let row = self
-                    .store
-                    .secret_by_prefix(parsed.prefix.as_bytes())
-                    .await
-                    .map_err(store_err)?
-                    .ok_or_else(OAuthError::invalid_client)?;
+                let row = candidate.ok_or_else(OAuthError::invalid_client)?;
                 if row.app_id != app.id || !hash_matches(&row.hashed_secret, &parsed.secret) {
                     return Err(OAuthError::invalid_client());
                 }
@@ -345,11 +345,11 @@ impl<S: OAuth2Store + IdentityStore> Provider<S> {
             return Err(OAuthError::unsupported_grant_type());
         }
         // §5.4 order: the app's grant types are checked before its credentials.
-        let (app, presented) = self.claimed_client(authorization, form).await?;
+        let (app, presented, candidate) = self.claimed_client(authorization, form).await?;
         if !app.grant_types.contains(&grant) {
             return Err(OAuthError::unauthorized_client());
         }
-        let secret = self.verify_client(&app, presented).await?;
+        let secret = Self::verify_client(&app, presented, candidate)?;
         if grant == "authorization_code" {
             self.code_grant(&app, secret.as_ref(), form).await
         } else {

@@ -61,6 +61,13 @@ pub trait OAuth2Store: Send + Sync {
     /// Deletes a secret of `app` and the tokens issued with it; false when there is none.
     fn delete_secret(&self, app: Uuid, id: Uuid) -> impl Future<Output = R<bool>> + Send;
 
+    /// The app, and its secret with this clear prefix if it has one: client authentication
+    /// in one statement.
+    fn client_by_id(
+        &self,
+        app: Uuid,
+        secret_prefix: Option<&[u8]>,
+    ) -> impl Future<Output = R<Option<(App, Option<AppSecret>)>>> + Send;
     /// Finds a secret by its clear prefix.
     fn secret_by_prefix(&self, prefix: &[u8]) -> impl Future<Output = R<Option<AppSecret>>> + Send;
 
