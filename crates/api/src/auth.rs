@@ -39,13 +39,18 @@ pub fn find_token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
         });
     cookie
         .or_else(|| query_param(SESSION_COOKIE))
-        .or_else(|| {
-            headers
-                .get(SESSION_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .filter(|v| !v.is_empty())
-                .map(str::to_string)
-        })
+        .or_else(|| header_token(headers))
+        .or_else(|| query_param("access_token"))
+}
+
+/// A token sent in a header (`Coder-Session-Token`, then `Authorization: Bearer`): the only
+/// kind a cross-site page cannot make a browser send, so MCP and the consent POST use it.
+pub fn header_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
         .or_else(|| {
             headers
                 .get(header::AUTHORIZATION)
@@ -57,7 +62,6 @@ pub fn find_token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         })
-        .or_else(|| query_param("access_token"))
 }
 
 /// A 401 with the `WWW-Authenticate` challenge; `error` only when a token was presented.

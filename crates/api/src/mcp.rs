@@ -7,7 +7,7 @@ use crate::AppState;
 use crate::auth::request_ip;
 use crate::error::ApiError;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hangar_identity::service::Caller;
@@ -85,31 +85,12 @@ fn challenge(state: &AppState, error: Option<&str>) -> ApiError {
     .header(header::WWW_AUTHENTICATE, &c)
 }
 
-/// Only header tokens count here: a cookie or a query token would let any page the user
-/// visits drive their tools (CORS allows every origin on this route).
-pub(crate) fn header_token(headers: &HeaderMap) -> Option<String> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(|v| v.trim().to_owned());
-    bearer
-        .or_else(|| {
-            headers
-                .get(crate::auth::SESSION_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        })
-        .filter(|t| !t.is_empty())
-}
-
 /// Authentication of the MCP route, then 405 for GET and DELETE (stateless: no streams to
 /// resume, no sessions to end).
 pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let Some(token) = header_token(req.headers()) else {
+    // Only header tokens count here: a cookie or a query token would let any page the user
+    // visits drive their tools (CORS allows every origin on this route).
+    let Some(token) = crate::auth::header_token(req.headers()) else {
         return challenge(&state, None).into_response();
     };
     let ip = request_ip(&state, req.extensions(), req.headers());
@@ -158,24 +139,33 @@ fn schema(properties: Value, required: &[&str]) -> Arc<Map<String, Value>> {
     }
 }
 
+/// The names of the tools of §5.9, in [`tools`] order (metric labels check against it).
+const TOOL_NAMES: [&str; 5] = [
+    "coder_get_authenticated_user",
+    "coder_list_templates",
+    "coder_list_workspaces",
+    "coder_get_workspace",
+    "coder_report_task",
+];
+
 /// The tools of §5.9.
 fn tools() -> Vec<Tool> {
     let read = ToolAnnotations::new().read_only(true);
     vec![
         Tool::new(
-            "coder_get_authenticated_user",
+            TOOL_NAMES[0],
             "Get the user this token acts for (GET /api/v2/users/me).",
             schema(json!({}), &[]),
         )
         .with_annotations(read.clone()),
         Tool::new(
-            "coder_list_templates",
+            TOOL_NAMES[1],
             "List the templates the user can use to create workspaces.",
             schema(json!({}), &[]),
         )
         .with_annotations(read.clone()),
         Tool::new(
-            "coder_list_workspaces",
+            TOOL_NAMES[2],
             "List workspaces of an owner (default: the user).",
             schema(
                 json!({"owner": {"type": "string", "description": "A username, or \"me\"."}}),
@@ -184,7 +174,7 @@ fn tools() -> Vec<Tool> {
         )
         .with_annotations(read.clone()),
         Tool::new(
-            "coder_get_workspace",
+            TOOL_NAMES[3],
             "Get a workspace by id, owner/name, or the user's own workspace name.",
             schema(
                 json!({"workspace_id": {"type": "string", "description": "UUID, owner/name, or name."}}),
@@ -193,7 +183,7 @@ fn tools() -> Vec<Tool> {
         )
         .with_annotations(read),
         Tool::new(
-            "coder_report_task",
+            TOOL_NAMES[4],
             "Report the state of the task an AI agent works on in a workspace app.",
             schema(
                 json!({
@@ -305,11 +295,11 @@ impl ServerHandler for HangarMcp {
             Ok(Err(_)) => "error",
             Err(_) => "invalid_params",
         };
-        let label = if tools().iter().any(|t| t.name == name) {
-            name.as_str()
-        } else {
-            "unknown"
-        };
+        let label = TOOL_NAMES
+            .iter()
+            .find(|t| **t == name)
+            .copied()
+            .unwrap_or("unknown");
         m.inc(
             crate::metrics::MCP_TOOL_CALLS,
             &[("tool", label), ("result", result)],

@@ -9,14 +9,29 @@ use hangar_identity::model::ApiKey;
 use hangar_oauth2_provider::model::{App, AppSecret, Code, Rotation, Token};
 use hangar_oauth2_provider::store::{OAuth2Store, SweepKind, Usage};
 use serde_json::json;
+use std::sync::LazyLock;
 use uuid::Uuid;
 
 type R<T> = Result<T, StoreError>;
 
 const ARRAYS: [&str; 4] = ["redirect_uris", "grant_types", "response_types", "contacts"];
 
-/// The app columns, arrays as JSON text.
-fn app_cols(c: &Ctx) -> String {
+/// The app columns, arrays as JSON text; built once per backend.
+fn app_cols(c: &Ctx) -> &'static str {
+    static POSTGRES: LazyLock<String> = LazyLock::new(|| build_app_cols(true));
+    static SQLITE: LazyLock<String> = LazyLock::new(|| build_app_cols(false));
+    if c.is_postgres() { &POSTGRES } else { &SQLITE }
+}
+
+/// `cols` (a `", "` list) read from table alias `table` as `<prefix><col>`.
+fn aliased(cols: &str, table: &str, prefix: &str) -> String {
+    cols.split(", ")
+        .map(|col| format!("{table}.{col} AS {prefix}{col}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn build_app_cols(postgres: bool) -> String {
     let mut cols = vec![
         "a.id",
         "a.created_at",
@@ -46,7 +61,7 @@ fn app_cols(c: &Ctx) -> String {
     .map(str::to_owned)
     .collect::<Vec<_>>();
     for a in ARRAYS {
-        cols.push(if c.is_postgres() {
+        cols.push(if postgres {
             format!("array_to_json(a.{a})::text AS {a}")
         } else {
             format!("a.{a} AS {a}")
@@ -352,11 +367,8 @@ impl OAuth2Store for Db {
         secret_prefix: Option<&[u8]>,
     ) -> R<Option<(App, Option<AppSecret>)>> {
         let c = &self.ctx;
-        let secret_cols = SECRET_COLS
-            .split(", ")
-            .map(|col| format!("s.{col} AS s_{col}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        static SECRET: LazyLock<String> = LazyLock::new(|| aliased(SECRET_COLS, "s", "s_"));
+        let secret_cols = SECRET.as_str();
         let sql = format!(
             "SELECT {}, {secret_cols} FROM oauth2_provider_apps a \
              LEFT JOIN oauth2_provider_app_secrets s ON s.app_id = a.id AND s.secret_prefix = $2 \
@@ -386,10 +398,6 @@ impl OAuth2Store for Db {
         Ok(Some((app_from(&r)?, secret)))
     }
 
-    async fn secret_by_prefix(&self, prefix: &[u8]) -> R<Option<AppSecret>> {
-        self.secret_by_prefix_impl(prefix).await
-    }
-
     async fn replace_unused_codes_and_insert(&self, code: &Code) -> R<()> {
         self.replace_codes_impl(code).await
     }
@@ -415,11 +423,8 @@ impl OAuth2Store for Db {
 
     async fn live_token_by_prefix(&self, prefix: &[u8]) -> R<Option<Token>> {
         let c = &self.ctx;
-        let cols = TOKEN_COLS
-            .split(", ")
-            .map(|col| format!("t.{}", col.trim()))
-            .collect::<Vec<_>>()
-            .join(", ");
+        static TOKEN: LazyLock<String> = LazyLock::new(|| aliased(TOKEN_COLS, "t", ""));
+        let cols = TOKEN.as_str();
         let sql = format!(
             "SELECT {cols} FROM oauth2_provider_app_tokens t JOIN users u ON u.id = t.user_id \
              WHERE t.hash_prefix = $1 AND u.deleted = FALSE AND u.status <> 'suspended'::user_status"
@@ -648,20 +653,6 @@ impl Db {
 
 /// The grant-side half of [`OAuth2Store`], split from the management half for reading.
 impl Db {
-    pub(crate) async fn secret_by_prefix_impl(&self, prefix: &[u8]) -> R<Option<AppSecret>> {
-        let c = &self.ctx;
-        c.one(
-            &self.conn,
-            &format!(
-                "SELECT {SECRET_COLS} FROM oauth2_provider_app_secrets WHERE secret_prefix = $1"
-            ),
-            vec![c.bytes(prefix.to_vec())],
-        )
-        .await?
-        .map(|r| secret_from(&r))
-        .transpose()
-    }
-
     pub(crate) async fn replace_codes_impl(&self, code: &Code) -> R<()> {
         let c = &self.ctx;
         let tx = self.begin().await?;

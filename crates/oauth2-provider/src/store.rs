@@ -68,9 +68,6 @@ pub trait OAuth2Store: Send + Sync {
         app: Uuid,
         secret_prefix: Option<&[u8]>,
     ) -> impl Future<Output = R<Option<(App, Option<AppSecret>)>>> + Send;
-    /// Finds a secret by its clear prefix.
-    fn secret_by_prefix(&self, prefix: &[u8]) -> impl Future<Output = R<Option<AppSecret>>> + Send;
-
     /// Deletes the user's unconsumed codes for the app and inserts `code`, in one transaction.
     fn replace_unused_codes_and_insert(&self, code: &Code) -> impl Future<Output = R<()>> + Send;
     /// The code with this prefix issued to `app` (a code of another client is not found).

@@ -94,7 +94,8 @@ fn validate_number(def: &Parameter, value: &str, previous: Option<&str>) -> Resu
     }
 }
 
-/// The template's own message for a failed regex or range check, placeholders filled.
+/// The template's own message for a failed regex or range check, with `{value}`,
+/// `{regex}`, `{min}` and `{max}` replaced by their values.
 fn custom_error(def: &Parameter, value: &str) -> Option<String> {
     if def.validation_error.is_empty() {
         return None;

@@ -108,15 +108,23 @@ pub async fn run(root: &Path, which: Which) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn auth(root: &Path, args: AuthArgs) -> anyhow::Result<ExitCode> {
+/// What a benchmark runs on: the release `hangar`, or (from a debug build of xtask) the
+/// exit code of the release xtask it handed over to.
+enum Release {
+    Ready(PathBuf),
+    HandedOver(ExitCode),
+}
+
+/// Builds the release binaries unless `no_build`, then either hands over to the release
+/// xtask (an unoptimised load generator would measure itself) or returns the release
+/// `hangar`.
+fn release(root: &Path, no_build: bool) -> anyhow::Result<Release> {
     let release = target_dir(root).join("release");
-    if !args.no_build {
+    if !no_build {
         build_release(root)?;
     }
     if cfg!(debug_assertions) {
-        // An unoptimised load generator and bare server would measure themselves; hand
-        // over to the release build of this same command.
-        return reexec(&release.join("xtask"), args.no_build);
+        return reexec(&release.join("xtask"), no_build).map(Release::HandedOver);
     }
     let hangar = release.join("hangar");
     if !hangar.is_file() {
@@ -125,6 +133,14 @@ async fn auth(root: &Path, args: AuthArgs) -> anyhow::Result<ExitCode> {
             hangar.display()
         );
     }
+    Ok(Release::Ready(hangar))
+}
+
+async fn auth(root: &Path, args: AuthArgs) -> anyhow::Result<ExitCode> {
+    let hangar = match release(root, args.no_build)? {
+        Release::Ready(h) => h,
+        Release::HandedOver(code) => return Ok(code),
+    };
     let bench_dir = target_dir(root).join("bench");
     let work = ScratchDir(bench_dir.join(format!("run-{}", uuid::Uuid::new_v4().simple())));
     std::fs::create_dir_all(&work.0).with_context(|| format!("create {}", work.0.display()))?;

@@ -21,9 +21,7 @@
 
 use super::child::Server;
 use super::load::{self, Endpoint, Plan, Requests, Stats};
-use super::{
-    build_release, load_average, login, phase_json, print_phase, ratio, reexec, seed, verdict,
-};
+use super::{load_average, login, phase_json, print_phase, ratio, seed, verdict};
 use crate::{ScratchDir, display, target_dir};
 use anyhow::{Context, bail, ensure};
 use base64::Engine;
@@ -103,20 +101,10 @@ impl OAuth2Args {
 }
 
 pub async fn run(root: &Path, args: OAuth2Args) -> anyhow::Result<ExitCode> {
-    let release = target_dir(root).join("release");
-    if !args.no_build {
-        build_release(root)?;
-    }
-    if cfg!(debug_assertions) {
-        return reexec(&release.join("xtask"), args.no_build);
-    }
-    let hangar = release.join("hangar");
-    if !hangar.is_file() {
-        bail!(
-            "{} is missing: run `cargo build --release -p hangar -p xtask`",
-            hangar.display()
-        );
-    }
+    let hangar = match super::release(root, args.no_build)? {
+        super::Release::Ready(h) => h,
+        super::Release::HandedOver(code) => return Ok(code),
+    };
     ensure!(args.connections > 0, "at least one connection is needed");
     ensure!(
         args.apps > 0 && args.tokens > 0,

@@ -577,6 +577,23 @@ fn templates_and_workspaces_against_a_live_server() {
     }
 }
 
+/// `hangar server` with `extra` flags exits non-zero and says `message` on stderr.
+fn refuses_to_start(data: &Path, extra: &[&str], message: &str) {
+    let mut cmd = hangar();
+    cmd.args([
+        "server",
+        "--http-address",
+        "127.0.0.1:0",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ])
+    .args(extra);
+    let o = run_bounded(cmd, Duration::from_secs(30));
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(err.contains(message), "{err}");
+}
+
 /// 03 §6: `hangar oauth2 apps` and its secrets against a live server; and the startup rule
 /// for an access URL with a path.
 #[test]
@@ -644,45 +661,25 @@ fn oauth2_apps_cli() {
     assert!(server.stop().success());
 
     // An access URL with a path is refused while oauth2 is on.
-    let mut cmd = hangar();
-    cmd.args([
-        "server",
-        "--http-address",
-        "127.0.0.1:0",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--experiments",
-        "oauth2",
-        "--access-url",
-        "http://127.0.0.1:1/sub",
-    ]);
-    let o = run_bounded(cmd, Duration::from_secs(30));
-    let (_, err) = text(&o);
-    assert!(!o.status.success());
-    assert!(
-        err.contains("--access-url must not contain a path when the oauth2 experiment is enabled"),
-        "{err}"
+    refuses_to_start(
+        &data,
+        &[
+            "--experiments",
+            "oauth2",
+            "--access-url",
+            "http://127.0.0.1:1/sub",
+        ],
+        "--access-url must not contain a path when the oauth2 experiment is enabled",
     );
-    let mut cmd = hangar();
-    cmd.args([
-        "server",
-        "--http-address",
-        "127.0.0.1:0",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--oauth2-access-token-lifetime",
-        "2h",
-        "--default-oauth-refresh-lifetime",
-        "1h",
-    ]);
-    let o = run_bounded(cmd, Duration::from_secs(30));
-    let (_, err) = text(&o);
-    assert!(!o.status.success());
-    assert!(
-        err.contains(
-            "--default-oauth-refresh-lifetime must be longer than --oauth2-access-token-lifetime"
-        ),
-        "{err}"
+    refuses_to_start(
+        &data,
+        &[
+            "--oauth2-access-token-lifetime",
+            "2h",
+            "--default-oauth-refresh-lifetime",
+            "1h",
+        ],
+        "--default-oauth-refresh-lifetime must be longer than --oauth2-access-token-lifetime",
     );
     drop(cli);
     for d in [data, config] {

@@ -129,7 +129,7 @@ fn prm_response(state: &AppState, suffix: &str) -> Response {
 }
 
 /// Reads a form body: `application/x-www-form-urlencoded` only, at most 64 KiB.
-pub fn form_body(headers: &HeaderMap, body: &Bytes) -> Result<Vec<(String, String)>, OAuthError> {
+pub fn form_body(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
     if body.len() > MAX_FORM_BYTES {
         return Err(OAuthError::invalid_request("the body is larger than 64 KiB").with_status(413));
     }

@@ -90,7 +90,7 @@ async fn user(
     uri: &axum::http::Uri,
     ext: &axum::http::Extensions,
 ) -> Option<(Caller, bool)> {
-    let header_token = crate::mcp::header_token(headers);
+    let header_token = crate::auth::header_token(headers);
     let from_cookie = header_token.is_none();
     let token = match header_token {
         Some(t) => t,
@@ -210,32 +210,17 @@ pub async fn approve(State(state): State<AppState>, req: Request) -> Response {
         Ok(p) => p,
         Err(e) => return oauth_error(&e),
     };
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let headers = req.headers().clone();
     let body: Bytes =
         match axum::body::to_bytes(req.into_body(), crate::routes::oauth2::MAX_FORM_BYTES).await {
             Ok(b) => b,
             Err(_) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
         };
+    // An empty body (a header-authenticated approval) needs no content type.
     let form = if body.is_empty() {
         vec![]
     } else {
-        let is_form = content_type
-            .as_deref()
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|v| {
-                v.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            });
-        if !is_form {
-            return oauth_error(&OAuthError::invalid_request(
-                "the body must be application/x-www-form-urlencoded",
-            ));
-        }
-        match parse_form(&body) {
+        match crate::routes::oauth2::form_body(&headers, &body) {
             Ok(f) => f,
             Err(e) => return oauth_error(&e),
         }

@@ -757,12 +757,7 @@ pub async fn build_parameters(
         .workspaces
         .build_parameters(&caller, parse_id(&id, "workspacebuild")?)
         .await?;
-    Ok(Json(json!(
-        params
-            .iter()
-            .map(|p| json!({"name": p.name, "value": p.value}))
-            .collect::<Vec<_>>()
-    )))
+    Ok(Json(json!(params)))
 }
 
 pub async fn build_resources(
